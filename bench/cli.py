@@ -1,0 +1,136 @@
+"""``python -m bench``: run, report, prepare, list."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.paths import default_results_root
+
+
+def _suite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", default="synthcity", help="synthcity (embedded, default) or cityscapes")
+    p.add_argument("--data-root", type=Path, help="dataset folder holding leftImg8bit/ and gtFine/")
+    p.add_argument("--seg-config", type=Path, help="cityscapes: mmseg config file of the evaluator")
+    p.add_argument("--seg-checkpoint", type=Path, help="cityscapes: checkpoint of the evaluator")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle the segmenter checkpoint fully (runs code from it; only for files you trust)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=(
+        "d2sm-bench: train denoisers with different objectives, score PSNR/SSIM and the mIoU a frozen "
+        "segmenter reaches on their outputs, and rank them."))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train and score every unfinished cell of a grid (resumes)")
+    p.add_argument("--grid", default="smoke")
+    _suite_args(p)
+    p.add_argument("--results", type=Path, default=default_results_root(), help="results folder (default results/runs)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--report", action="store_true", help="print the grid's table when done")
+
+    p = sub.add_parser("report", help="print the ranked markdown table of finished cells")
+    p.add_argument("--grid", default=None, help="only this grid's cells (default: every finished cell)")
+    p.add_argument("--suite", default="synthcity")
+    p.add_argument("--results", type=Path, default=default_results_root())
+
+    p = sub.add_parser("prepare", help="generate the suite's data and train its embedded evaluator")
+    _suite_args(p)
+    p.add_argument("--force", action="store_true", help="retrain the embedded evaluator even if present")
+
+    sub.add_parser("list", help="grids (with cell counts), backbones and objectives")
+    return parser
+
+
+def cmd_run(args) -> int:
+    import torch
+
+    from bench.grids import GRIDS
+    from bench.runner import run_grid
+    from bench.suites import SuiteOptions, build_suite
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    grid = GRIDS.get(args.grid)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"--device {args.device} asked for, but torch sees no CUDA device; use --device cpu")
+    suite = build_suite(args.suite, SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint,
+                                                 args.trust_checkpoint))
+    t0 = time.time()
+    before, finished, failed = run_grid(grid, suite, args.results, args.device, log=_log)
+    _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in {time.time() - t0:.0f} s")
+    if args.report:
+        print(_render(args.results, suite.name, grid.name))
+    return 1 if failed else 0
+
+
+def _render(results: Path, suite: str, grid_name: str | None) -> str:
+    from bench.grids import GRIDS
+    from bench.report import render_report
+    from bench.results import load_results
+
+    ids = {c.cell_hash() for c in GRIDS.get(grid_name).cells(suite)} if grid_name else None
+    title = f"{suite}: grid {grid_name}" if grid_name else f"{suite}: all finished cells"
+    return render_report(load_results(results, suite), title, ids)
+
+
+def cmd_report(args) -> int:
+    print(_render(args.results, args.suite, args.grid))
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from bench.suites import MIN_CLEAN_MIOU, MIN_NOISY_DROP, SuiteOptions, build_suite
+
+    suite = build_suite(args.suite, SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint,
+                                                 args.trust_checkpoint))
+    root = suite.data_root(_log)
+    _log(f"data: {root}")
+    if args.suite != "synthcity":
+        suite.segmenter_files(_log)
+        _log("segmenter files found")
+        return 0
+    meta = suite.prepare_segmenter(force=args.force, log=_log)
+    ckpt, _ = suite.segmenter_paths()
+    _log(f"embedded segmenter: {ckpt} (sha256 {meta['sha256'][:16]}...)")
+    _log(f"clean val mIoU {meta['clean_miou']:.4f} (needs >= {MIN_CLEAN_MIOU}); noisy input at sigma 50: "
+         f"{meta['noisy_miou_sigma50']:.4f}, a drop of {meta['noise_drop']:.4f} (needs >= {MIN_NOISY_DROP})")
+    if not meta["meets_bar"]:
+        raise BenchError("the embedded segmenter misses the quality bar above: the benchmark could not tell "
+                         "objectives apart; run `python -m bench prepare --force` after fixing the evaluator")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from bench.grids import GRIDS
+    from losses import OBJECTIVES
+    from models import BACKBONES
+
+    print("grids:")
+    for name in GRIDS:
+        g = GRIDS.get(name)
+        print(f"  {name:14s} {len(g.cells('synthcity')):3d} cells  {g.description}")
+    print("backbones:")
+    for name in BACKBONES:
+        print(f"  {name:14s} {BACKBONES.get(name).description}")
+    print("objectives:")
+    for name in OBJECTIVES:
+        print(f"  {name:14s} {OBJECTIVES.get(name).description}")
+    return 0
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "list": cmd_list}[args.command](args)
+    except BenchError as e:  # unknown names (UnknownNameError) included
+        print(f"error: {e}", file=sys.stderr)
+        return 2

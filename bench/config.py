@@ -1,0 +1,55 @@
+"""The canonical configuration of one grid cell, and its address (hash + readable slug)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of one denoiser (the paper's: Adam 1e-4, MultiStepLR x0.5 at 20/40/60/80 %)."""
+
+    iterations: int = 1000
+    batch: int = 8
+    crop: int = 64
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    milestones: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)  # fractions of ``iterations``
+    gamma: float = 0.5
+    sigma_max: float = 75.0  # training sigma ~ U(0, sigma_max) on the 0-255 scale
+    checkpoint_every: int = 100
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    suite: str
+    backbone: str
+    objective: str
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test_sigmas: tuple[float, ...] = (25.0, 35.0, 50.0)
+    seed: int = 0
+    backbone_kwargs: tuple[tuple[str, object], ...] = ()
+    objective_kwargs: tuple[tuple[str, object], ...] = ()
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    def cell_hash(self) -> str:
+        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:12]
+
+    def slug(self) -> str:
+        return f"{self.backbone}__{self.objective}__s{self.seed}"
+
+    def dirname(self) -> str:
+        return f"{self.slug()}-{self.cell_hash()}"
+
+
+def cell_from_dict(d: dict) -> CellConfig:
+    t = d["train"]
+    train = TrainConfig(**{**t, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"])})
+    return CellConfig(suite=d["suite"], backbone=d["backbone"], objective=d["objective"], train=train,
+                      test_sigmas=tuple(d["test_sigmas"]), seed=d["seed"],
+                      backbone_kwargs=tuple(tuple(x) for x in d.get("backbone_kwargs", ())),
+                      objective_kwargs=tuple(tuple(x) for x in d.get("objective_kwargs", ())))

@@ -1,0 +1,101 @@
+"""Read a dataset in the Cityscapes folder layout (both suites).
+
+Pairs ``leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png`` with
+``gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png``. Images come out as uint8 tensors
+(3, H, W) RGB; labels as uint8 tensors (H, W) of train ids (255 ignore).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.errors import BenchError
+
+IMG_SUFFIX = "_leftImg8bit.png"
+LABEL_SUFFIX = "_gtFine_labelTrainIds.png"
+
+
+@dataclass(frozen=True)
+class Sample:
+    image_id: str  # the Cityscapes stem, e.g. "frankfurt_000000_000294"
+    image_path: Path
+    label_path: Path
+
+
+def list_split(root: Path, split: str) -> list[Sample]:
+    """Every (image, label) pair of ``split``, sorted by id; clear errors on a wrong layout."""
+    root = Path(root)
+    img_dir, gt_dir = root / "leftImg8bit" / split, root / "gtFine" / split
+    if not root.is_dir():
+        raise BenchError(f"dataset root {root} does not exist; pass the folder that holds leftImg8bit/ and gtFine/")
+    for d, what in ((img_dir, "images"), (gt_dir, "labels")):
+        if not d.is_dir():
+            hint = ""
+            if (root / split).is_dir() or root.name in ("leftImg8bit", "gtFine"):
+                hint = f" (the root looks one level too deep: use {root.parent})"
+            raise BenchError(f"{what} folder {d} is missing: expected the Cityscapes layout "
+                             f"<root>/leftImg8bit/{split}/<city>/*{IMG_SUFFIX} and "
+                             f"<root>/gtFine/{split}/<city>/*{LABEL_SUFFIX}{hint}")
+    images = sorted(img_dir.glob(f"*/*{IMG_SUFFIX}"))
+    if not images:
+        raise BenchError(f"no *{IMG_SUFFIX} files under {img_dir}/<city>/")
+    samples, unpaired = [], []
+    for p in images:
+        stem = p.name[: -len(IMG_SUFFIX)]
+        lab = gt_dir / p.parent.name / f"{stem}{LABEL_SUFFIX}"
+        if not lab.is_file():
+            unpaired.append(stem)
+            continue
+        samples.append(Sample(stem, p, lab))
+    if unpaired:
+        extra = ""
+        if any((gt_dir / s.split("_")[0] / f"{s}_gtFine_labelIds.png").is_file() for s in unpaired[:3]):
+            extra = " (labelIds found: create the train-id files from them first)"
+        raise BenchError(f"{len(unpaired)} images of {split} have no {LABEL_SUFFIX} label, e.g. {unpaired[0]}{extra}")
+    return samples
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """uint8 (3, H, W) RGB."""
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"))
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def read_label(path: Path) -> torch.Tensor:
+    """uint8 (H, W) train ids."""
+    with Image.open(path) as im:
+        if im.mode not in ("L", "P", "I", "I;16"):
+            raise BenchError(f"label {path} has mode {im.mode}; expected a single-channel train-id PNG")
+        arr = np.asarray(im).astype(np.uint8)
+    return torch.from_numpy(arr.copy())
+
+
+class SplitData:
+    """The images and labels of one split, read once and kept in memory when ``cache``."""
+
+    def __init__(self, root: Path, split: str, cache: bool = True, limit: int | None = None) -> None:
+        self.samples = list_split(root, split)[:limit]
+        self.split = split
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def ids(self) -> list[str]:
+        return [s.image_id for s in self.samples]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        s = self.samples[i]
+        item = read_image(s.image_path), read_label(s.label_path)
+        if item[0].shape[1:] != item[1].shape:
+            raise BenchError(f"{s.image_id}: image {tuple(item[0].shape[1:])} and label {tuple(item[1].shape)} sizes differ")
+        if self._cache is not None:
+            self._cache[i] = item
+        return item

@@ -1,0 +1,64 @@
+"""Batched full-reference image metrics on tensors (one implementation, shared by loss and metric).
+
+Inputs: float tensors (B, C, H, W) in [0, data_range]. Outputs: (B,) per-image values.
+SSIM follows Wang et al. 2004 as pytorch-msssim computes it: 11x11 Gaussian window of sigma 1.5,
+valid convolution (no padding), K1 = 0.01, K2 = 0.03, mean over channels and positions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    higher_is_better: bool
+    unit: str = ""
+
+
+METRICS = {
+    "psnr": MetricSpec("psnr", True, "dB"),
+    "ssim": MetricSpec("ssim", True),
+    "miou": MetricSpec("miou", True),
+}
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """(B,) PSNR in dB over all channels; +inf where the images are identical."""
+    mse = (x.double() - y.double()).pow(2).flatten(1).mean(1)
+    return (10.0 * torch.log10(data_range**2 / mse)).float()
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(size,) normalised 1-D Gaussian."""
+    coords = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _blur(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
+    c = x.shape[1]
+    k = win.numel()
+    x = F.conv2d(x, win.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    return F.conv2d(x, win.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: int = 11,
+         win_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+    """(B,) SSIM; differentiable (the ``ssim`` objective uses this very function)."""
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"ssim needs two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if min(x.shape[-2:]) < win_size:
+        raise ValueError(f"ssim needs images of at least {win_size}x{win_size}, got {tuple(x.shape[-2:])}")
+    win = gaussian_window(win_size, win_sigma, x.device, x.dtype)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    mu_x, mu_y = _blur(x, win), _blur(y, win)
+    sxx = _blur(x * x, win) - mu_x**2
+    syy = _blur(y * y, win) - mu_y**2
+    sxy = _blur(x * y, win) - mu_x * mu_y
+    cs = (2 * sxy + c2) / (sxx + syy + c2)
+    lum = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+    return (lum * cs).flatten(1).mean(1)

@@ -1,0 +1,154 @@
+"""Run a grid: prepare the suite once, then train and score every cell that is not done.
+
+A cell is done when its ``result.json`` exists (written atomically, last). A killed run resumes
+each unfinished cell from its training checkpoint; a cell that fails (NaN loss, exception) gets a
+``failed.json`` with the reason and the others go on.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from bench.atomic import atomic_write_json
+from bench.config import CellConfig
+from bench.data import SplitData
+from bench.environment import environment, peak_rss_mb
+from bench.errors import BenchError
+from bench.evaluate import evaluate, identity_restore
+from bench.grids import Grid
+from bench.progress import bar
+from bench.results import RESULT_FILE, check_writable, write_result
+from bench.suites import Suite
+from bench.train import train
+from losses import OBJECTIVES, build_objective
+from models import BACKBONES, build_backbone
+
+FAILED_FILE = "failed.json"
+
+
+def reference_dirname(cells: list[CellConfig]) -> str:
+    """The folder of the reference rows for these test settings (sigmas, seed)."""
+    import hashlib
+    import json
+
+    key = json.dumps({"sigmas": cells[0].test_sigmas, "seed": cells[0].seed}, sort_keys=True)
+    return f"reference-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+class Context:
+    """What every cell of a run shares: the suite's data (in memory), its segmenter, its weights."""
+
+    def __init__(self, suite: Suite, device: str, log: Callable[[str], None]) -> None:
+        self.suite, self.device, self.log = suite, torch.device(device), log
+        root = suite.data_root(log)
+        self.segmenter = suite.build_segmenter(device, log)
+        self.weights = suite.weights_record()
+        self.val = SplitData(root, "val")
+        train_split = SplitData(root, "train", cache=False)
+        t0 = time.time()
+        self.train_images = torch.stack([train_split[i][0] for i in range(len(train_split))])
+        log(f"{suite.name}: {len(train_split)} train / {len(self.val)} val images ({time.time() - t0:.1f} s to load)")
+
+
+def validate(cells: list[CellConfig]) -> None:
+    """Fail before any work on unknown backbone or objective names."""
+    for c in cells:
+        BACKBONES.get(c.backbone)
+        OBJECTIVES.get(c.objective)
+
+
+def run_reference(ctx: Context, cells: list[CellConfig], folder: Path) -> None:
+    if (folder / RESULT_FILE).is_file():
+        return
+    c = cells[0]
+    t0 = time.time()
+    noisy = evaluate(identity_restore, ctx.val, c.test_sigmas, c.seed, ctx.segmenter, ctx.device)
+    clean = evaluate(None, ctx.val, (), c.seed, ctx.segmenter, ctx.device)["clean"]
+    write_result(folder, {"kind": "reference", "config": {"suite": c.suite, "test_sigmas": list(c.test_sigmas),
+                                                          "seed": c.seed},
+                          "metrics": {"noisy input": noisy, "clean input": {f"{s:g}": clean for s in c.test_sigmas}},
+                          "weights": ctx.weights, "env": environment(str(ctx.device)),
+                          "eval_seconds": round(time.time() - t0, 2), "created": _now()})
+    ctx.log(f"reference rows written ({time.time() - t0:.1f} s)")
+
+
+def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    log_file = open(folder / "log.txt", "a")
+
+    def log(msg: str) -> None:
+        log_file.write(f"{_now()} {msg}\n")
+        log_file.flush()
+
+    try:
+        torch.manual_seed(cell.seed)
+        model = build_backbone(cell.backbone, **dict(cell.backbone_kwargs))
+        objective = build_objective(cell.objective, **dict(cell.objective_kwargs))
+        atomic_write_json(folder / "config.json", cell.to_dict())
+        with bar(cell.train.iterations, f"{cell.slug()} train", position=1) as pb:
+            done = [0]
+
+            def tick(i: int) -> None:
+                pb.update(i - done[0])
+                done[0] = i
+
+            summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / "train.pth",
+                            ctx.device, log=log, progress=tick)
+        t0 = time.time()
+        metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device)
+        result = {"kind": "cell", "cell_id": cell.cell_hash(), "slug": cell.slug(), "config": cell.to_dict(),
+                  "metrics": metrics, "train": summary, "eval_seconds": round(time.time() - t0, 2),
+                  "parameters": sum(p.numel() for p in model.parameters()),
+                  "peak_rss_mb": peak_rss_mb(), "weights": ctx.weights, "env": environment(str(ctx.device)),
+                  "seed": cell.seed, "created": _now()}
+        write_result(folder, result)
+        (folder / FAILED_FILE).unlink(missing_ok=True)
+        log("done")
+        return result
+    finally:
+        log_file.close()
+
+
+def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
+             log: Callable[[str], None] = print) -> tuple[int, int, int]:
+    """Returns (done before, finished now, failed)."""
+    cells = grid.cells(suite.name)
+    validate(cells)
+    base = results_root / suite.name
+    check_writable(base)
+    pending = [c for c in cells if not (base / c.dirname() / RESULT_FILE).is_file()]
+    ref = base / reference_dirname(cells)
+    log(f"grid {grid.name} on {suite.name}: {len(cells)} cells, {len(cells) - len(pending)} done, "
+        f"{len(pending)} to run; results in {base}")
+    if not pending and (ref / RESULT_FILE).is_file():
+        return len(cells), 0, 0
+    ctx = Context(suite, device, log)
+    run_reference(ctx, cells, ref)
+    finished = failed = 0
+    with bar(len(pending), f"grid {grid.name}", unit="cell") as pb:
+        for cell in pending:
+            folder = base / cell.dirname()
+            t0 = time.time()
+            try:
+                r = run_cell(ctx, cell, folder)
+                finished += 1
+                m = r["metrics"]
+                log(f"[{finished + failed}/{len(pending)}] {cell.slug()}: " + ", ".join(
+                    f"s{k} {v['psnr']:.2f} dB / {v['ssim']:.4f} / mIoU {v['miou']:.4f}" for k, v in m.items())
+                    + f" ({time.time() - t0:.0f} s)")
+            except (BenchError, RuntimeError, ValueError) as e:
+                failed += 1
+                atomic_write_json(folder / FAILED_FILE, {"error": f"{type(e).__name__}: {e}",
+                                                         "traceback": traceback.format_exc(), "created": _now()})
+                log(f"[{finished + failed}/{len(pending)}] {cell.slug()} FAILED: {e}")
+            pb.update(1)
+    return len(cells) - len(pending), finished, failed
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

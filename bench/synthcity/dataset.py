@@ -1,0 +1,101 @@
+"""Write synthcity to disk in the Cityscapes folder layout, behind a version-stamped cache.
+
+``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` (RGB) and
+``gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_labelTrainIds.png`` (train ids, 255 ignore),
+so that one loader (bench.data) reads both suites.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.paths import cache_root
+
+from .render import render_scene
+
+GENERATOR_VERSION = 1  # bump whenever a change to render.py changes any pixel
+CITIES = {"train": ("synthburg", "noisenhausen", "pixelstadt"), "val": ("valdorf",)}
+_SPLIT_CODE = {"train": 0, "val": 1}
+
+
+@dataclass(frozen=True)
+class SynthcitySpec:
+    height: int = 128
+    width: int = 256
+    n_train: int = 480
+    n_val: int = 96
+    seed: int = 0
+
+    def key(self) -> str:
+        return f"v{GENERATOR_VERSION}-{self.height}x{self.width}-t{self.n_train}-v{self.n_val}-s{self.seed}"
+
+
+def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, _SPLIT_CODE[split], index])
+
+
+def scene_name(split: str, index: int) -> tuple[str, str]:
+    """(city, stem) of scene ``index`` of ``split``; stems follow Cityscapes' naming."""
+    cities = CITIES[split]
+    city = cities[index % len(cities)]
+    return city, f"{city}_{index // len(cities):06d}_{19:06d}"
+
+
+def _write_one(args: tuple[Path, SynthcitySpec, str, int]) -> None:
+    root, spec, split, index = args
+    img, lab = render_scene(spec.height, spec.width, scene_rng(spec.seed, split, index))
+    city, stem = scene_name(split, index)
+    d_img, d_lab = root / "leftImg8bit" / split / city, root / "gtFine" / split / city
+    Image.fromarray((img * 255.0).round().astype(np.uint8)).save(d_img / f"{stem}_leftImg8bit.png", compress_level=1)
+    Image.fromarray(lab).save(d_lab / f"{stem}_gtFine_labelTrainIds.png", compress_level=1)
+
+
+def generate(root: Path, spec: SynthcitySpec, workers: int = 2) -> None:
+    """Render every scene of ``spec`` into ``root`` (which must not exist yet)."""
+    jobs = []
+    for split, n in (("train", spec.n_train), ("val", spec.n_val)):
+        for city in CITIES[split]:
+            (root / "leftImg8bit" / split / city).mkdir(parents=True, exist_ok=True)
+            (root / "gtFine" / split / city).mkdir(parents=True, exist_ok=True)
+        jobs += [(root, spec, split, i) for i in range(n)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as ex:
+            list(ex.map(_write_one, jobs, chunksize=16))
+    else:
+        for j in jobs:
+            _write_one(j)
+
+
+def ensure_synthcity(spec: SynthcitySpec = SynthcitySpec(), root: Path | None = None, workers: int = 2,
+                     log=print) -> Path:
+    """Return the folder of ``spec``'s dataset, generating it first when absent or stale.
+
+    The folder name carries the generator version and the spec, and a ``manifest.json`` written
+    last marks it complete, so an interrupted generation is redone rather than used.
+    """
+    base = root if root is not None else cache_root() / "synthcity"
+    out = base / spec.key()
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        meta = json.loads(manifest.read_text())
+        if meta.get("generator_version") == GENERATOR_VERSION and meta.get("spec") == asdict(spec):
+            return out
+    tmp = base / f".{spec.key()}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.time()
+    log(f"generating synthcity {spec.key()} ({spec.n_train} train + {spec.n_val} val scenes) in {out}")
+    generate(tmp, spec, workers)
+    (tmp / "manifest.json").write_text(json.dumps(
+        {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "seconds": round(time.time() - t0, 2)},
+        indent=1))
+    tmp.rename(out)
+    log(f"generated in {time.time() - t0:.1f} s")
+    return out

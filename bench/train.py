@@ -1,0 +1,144 @@
+"""Train one denoiser: a plain, seeded PyTorch loop that a killed run resumes exactly.
+
+Every batch (images, crops, flips/transposes, noise levels and noise) is a pure function of
+(seed, iteration), so resuming from a checkpoint of (model, optimiser, scheduler, iteration)
+replays the very batches an uninterrupted run would have drawn.
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench.atomic import atomic_write_bytes
+from bench.config import TrainConfig
+from bench.errors import BenchError
+from bench.noise import add_train_noise, draw_train_sigma, to_unit
+from losses.registry import Objective
+from models.registry import Denoiser
+
+CKPT_FORMAT = 1
+
+
+class TrainingDiverged(BenchError):
+    """The loss became NaN or infinite."""
+
+
+def draw_batch(images: torch.Tensor, cfg: TrainConfig, seed: int, it: int
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(clean (B, 3, c, c) in [0, 1], noisy, sigma (B,) on the 0-1 scale) for iteration ``it``.
+
+    images: (N, 3, H, W) uint8, all training images in memory.
+    """
+    g = torch.Generator().manual_seed(seed * 1_000_003 + it)
+    n, _, h, w = images.shape
+    c = min(cfg.crop, h, w)
+    idx = torch.randint(0, n, (cfg.batch,), generator=g).tolist()
+    ys = torch.randint(0, h - c + 1, (cfg.batch,), generator=g).tolist()
+    xs = torch.randint(0, w - c + 1, (cfg.batch,), generator=g).tolist()
+    aug = torch.randint(0, 8, (cfg.batch,), generator=g).tolist()  # the 8 flips/transposes of a square
+    crops = []
+    for i, y, x, a in zip(idx, ys, xs, aug, strict=True):
+        crop = images[i, :, y:y + c, x:x + c]
+        if a & 1:
+            crop = crop.flip(-1)
+        if a & 2:
+            crop = crop.flip(-2)
+        if a & 4:
+            crop = crop.transpose(-1, -2)
+        crops.append(crop)
+    clean = to_unit(torch.stack(crops))
+    sigma = draw_train_sigma(cfg.batch, cfg.sigma_max, g)
+    return clean, add_train_noise(clean, sigma, g), sigma
+
+
+@dataclass
+class TrainState:
+    model: Denoiser
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    iteration: int = 0
+
+
+def make_state(model: Denoiser, cfg: TrainConfig) -> TrainState:
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    milestones = sorted({max(1, round(f * cfg.iterations)) for f in cfg.milestones})
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
+    return TrainState(model, opt, sched)
+
+
+def save_checkpoint(state: TrainState, path: Path, extra: dict | None = None) -> None:
+    buf = io.BytesIO()
+    torch.save({"format": CKPT_FORMAT, "iteration": state.iteration, "model": state.model.state_dict(),
+                "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
+                "extra": extra or {}}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(state: TrainState, path: Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if ckpt.get("format") != CKPT_FORMAT:
+            raise ValueError(f"format {ckpt.get('format')!r}")
+        state.model.load_state_dict(ckpt["model"])
+        state.optimizer.load_state_dict(ckpt["optimizer"])
+        state.scheduler.load_state_dict(ckpt["scheduler"])
+    except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
+        raise BenchError(f"training checkpoint {path} is corrupt or incompatible ({str(e).splitlines()[0]}); "
+                         "delete it to retrain the cell from scratch") from None
+    state.iteration = int(ckpt["iteration"])
+    return ckpt.get("extra", {})
+
+
+def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: TrainConfig, seed: int,
+          ckpt_path: Path, device: torch.device, log: Callable[[str], None] = print,
+          labels: torch.Tensor | None = None, progress: Callable[[int], None] | None = None) -> dict:
+    """Train ``model`` in place up to ``cfg.iterations``; resume from ``ckpt_path`` if it exists.
+
+    Returns a summary: iterations done in this call, seconds, the last logged loss terms.
+    """
+    torch.manual_seed(seed)
+    model.to(device).train()
+    objective.to(device).train()
+    state = make_state(model, cfg)
+    if ckpt_path.is_file():
+        load_checkpoint(state, ckpt_path)
+        log(f"resumed from {ckpt_path.name} at iteration {state.iteration}")
+    start, t0 = state.iteration, time.time()
+    sums: dict[str, float] = {}
+    last_terms: dict[str, float] = {}
+    while state.iteration < cfg.iterations:
+        it = state.iteration
+        clean, noisy, sigma = draw_batch(images, cfg, seed, it)
+        clean, noisy, sigma = clean.to(device), noisy.to(device), sigma.to(device)
+        restored = model.restore(noisy, sigma)
+        loss, terms = objective(restored, clean, {"sigma": sigma, "labels": labels})
+        if not math.isfinite(float(loss)):
+            raise TrainingDiverged(f"loss is {float(loss)} at iteration {it + 1} (terms {terms}); "
+                                   "lower the learning rate or the objective's weights")
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        state.scheduler.step()
+        state.iteration += 1
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if progress:
+            progress(state.iteration)
+        n_log = min(50, cfg.iterations)
+        if state.iteration % n_log == 0 or state.iteration == cfg.iterations:
+            k = (state.iteration - 1) % n_log + 1
+            last_terms = {name: s / k for name, s in sums.items()}
+            sums = {}
+            log(f"iter {state.iteration}/{cfg.iterations} " + " ".join(f"{n} {v:.5f}" for n, v in last_terms.items())
+                + f" lr {state.scheduler.get_last_lr()[0]:.2e}")
+        if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations:
+            save_checkpoint(state, ckpt_path)
+    model.eval()
+    return {"iterations_run": state.iteration - start, "resumed_from": start, "seconds": round(time.time() - t0, 2),
+            "final_terms": last_terms}

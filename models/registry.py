@@ -1,0 +1,60 @@
+"""The backbone registry and the one call every backbone answers: ``restore(noisy, sigma)``."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from bench.registry import Registry
+
+
+class Denoiser(nn.Module):
+    """Base of every backbone.
+
+    ``restore(noisy, sigma)``: noisy (B, 3, H, W) float (not clipped, about [0, 1]); sigma (B,) noise
+    std on the 0-1 scale (sigma/255), used by backbones with a noise-map input and ignored by blind
+    ones. Returns the restored (B, 3, H, W), same size as the input for any H, W.
+    """
+
+    takes_sigma: bool = False
+
+    def restore(self, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self(noisy, sigma)
+
+    def extras(self) -> dict[str, torch.Tensor]:
+        """Side outputs of the last call (CBDNet's noise estimate); none by default."""
+        return {}
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    factory: Callable[..., Denoiser]
+    kwargs: dict = field(default_factory=dict)
+    description: str = ""
+
+
+BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+
+
+def register_backbone(name: str, factory: Callable[..., Denoiser], description: str = "", **kwargs) -> None:
+    BACKBONES.add(name, BackboneSpec(name, factory, kwargs, description))
+
+
+def build_backbone(name: str, **overrides) -> Denoiser:
+    spec = BACKBONES.get(name)
+    return spec.factory(**{**spec.kwargs, **overrides})
+
+
+def _register_all() -> None:
+    from models import ffdnet
+
+    register_backbone("ffdnet", ffdnet.FFDNet, "FFDNet, authors' configuration (96 channels, 12 convs)",
+                      width=96, depth=12)
+    register_backbone("ffdnet_small", ffdnet.FFDNet, "FFDNet reduced for the embedded suite (48 ch, 8 convs)",
+                      width=48, depth=8)
+
+
+_register_all()

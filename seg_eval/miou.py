@@ -1,0 +1,44 @@
+"""mIoU from mmsegmentation's own per-class area helpers (IoUMetric's static methods, no Runner).
+
+The accumulated areas are kept so that mIoU can be recomputed from a results file.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from seg_eval import mmcv_compat  # noqa: F401  (before any mmseg import)
+from mmseg.evaluation.metrics import IoUMetric  # noqa: E402
+
+
+class IoUAccumulator:
+    """Sums intersection / union / prediction / label areas per class over images."""
+
+    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.areas = np.zeros((4, num_classes), np.float64)  # intersect, union, pred, label
+
+    def update(self, pred: torch.Tensor, label: torch.Tensor) -> None:
+        """pred, label: (H, W) or (B, H, W) integer tensors of train ids."""
+        if pred.shape != label.shape:
+            raise ValueError(f"prediction {tuple(pred.shape)} and label {tuple(label.shape)} differ in shape")
+        preds, labels = (pred, label) if pred.dim() == 3 else (pred[None], label[None])
+        for p, lab in zip(preds, labels, strict=True):
+            out = IoUMetric.intersect_and_union(p.long(), lab.long(), self.num_classes, self.ignore_index)
+            self.areas += np.stack([a.numpy() for a in out])
+
+    def per_class_iou(self) -> np.ndarray:
+        """(num_classes,) IoU as a fraction; NaN for classes absent from both labels and predictions."""
+        metrics = IoUMetric.total_area_to_metrics(*[torch.from_numpy(a) for a in self.areas], metrics=["mIoU"])
+        return np.asarray(metrics["IoU"], np.float64)
+
+    def miou(self) -> float:
+        """Mean IoU over classes with a non-empty union, as a fraction (mmseg reports percent)."""
+        return float(np.nanmean(self.per_class_iou()))
+
+    def pixel_accuracy(self) -> float:
+        return float(self.areas[0].sum() / max(self.areas[3].sum(), 1.0))
+
+    def to_dict(self) -> dict:
+        return {"intersect": self.areas[0].tolist(), "union": self.areas[1].tolist(),
+                "pred": self.areas[2].tolist(), "label": self.areas[3].tolist()}

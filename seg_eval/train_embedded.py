@@ -1,0 +1,109 @@
+"""Train the synthcity suite's evaluator: an mmseg config trained on clean synthcity train images.
+
+A plain PyTorch loop over mmseg's own model API (``model(inputs, data_samples, mode='loss')``).
+Every batch is a pure function of (seed, iteration), so the run is reproducible. The checkpoint
+holds only tensors and plain Python (loadable with ``weights_only=True``) in mmengine's layout
+(``{'meta': {...}, 'state_dict': {...}}``).
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from bench.atomic import atomic_write_bytes
+from bench.data import SplitData
+from bench.synthcity.classes import CLASSES, PALETTE
+from seg_eval import mmcv_compat  # noqa: F401
+from seg_eval.segmenter import load_config, quiet_mmengine
+
+
+@dataclass(frozen=True)
+class SegTrainSpec:
+    iterations: int = 700
+    batch: int = 8
+    crop: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+def _batch(images: torch.Tensor, labels: torch.Tensor, spec: SegTrainSpec, it: int):
+    """A random batch of crops with horizontal flips, drawn from (seed, it) alone."""
+    g = torch.Generator().manual_seed(spec.seed * 1_000_003 + it)
+    n, _, h, w = images.shape
+    idx = torch.randint(0, n, (spec.batch,), generator=g)
+    ch, cw = min(spec.crop, h), min(spec.crop, w)
+    ys = torch.randint(0, h - ch + 1, (spec.batch,), generator=g)
+    xs = torch.randint(0, w - cw + 1, (spec.batch,), generator=g)
+    flips = torch.rand(spec.batch, generator=g) < 0.5
+    imgs, labs = [], []
+    for i, y, x, f in zip(idx.tolist(), ys.tolist(), xs.tolist(), flips.tolist(), strict=True):
+        im, lb = images[i, :, y:y + ch, x:x + cw], labels[i, y:y + ch, x:x + cw]
+        if f:
+            im, lb = im.flip(-1), lb.flip(-1)
+        imgs.append(im)
+        labs.append(lb)
+    return imgs, labs
+
+
+def train_segmenter(config: Path, data_root: Path, out: Path, spec: SegTrainSpec = SegTrainSpec(),
+                    log: Callable[[str], None] = print) -> dict:
+    """Train ``config`` on ``data_root``'s clean train split; write the checkpoint to ``out``."""
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+
+    torch.manual_seed(spec.seed)
+    cfg = load_config(config)
+    init_default_scope(cfg.get("default_scope", "mmseg"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MODELS.build(cfg.model)
+        with quiet_mmengine():
+            model.init_weights()
+    model = model.to(memory_format=torch.channels_last).train()
+    bgr = bool(cfg.model.data_preprocessor.get("bgr_to_rgb", False))
+
+    train = SplitData(data_root, "train")
+    images = torch.stack([train[i][0] for i in range(len(train))])
+    labels = torch.stack([train[i][1] for i in range(len(train))])
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    warm = max(spec.iterations // 20, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min((i + 1) / warm, 0.5 * (1 + math.cos(math.pi * min(i / spec.iterations, 1.0)))))
+    t0, running = time.time(), None
+    for it in range(spec.iterations):
+        imgs, labs = _batch(images, labels, spec, it)
+        samples = []
+        for lb in labs:
+            s = SegDataSample(gt_sem_seg=PixelData(data=lb[None].long()))
+            s.set_metainfo({"img_shape": tuple(lb.shape), "ori_shape": tuple(lb.shape), "pad_shape": tuple(lb.shape)})
+            samples.append(s)
+        data = model.data_preprocessor({"inputs": [im.flip(0) if bgr else im for im in imgs],
+                                        "data_samples": samples}, True)
+        losses = model(data["inputs"].contiguous(memory_format=torch.channels_last), data["data_samples"], mode="loss")
+        loss, _ = model.parse_losses(losses)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
+        if (it + 1) % 50 == 0 or it + 1 == spec.iterations:
+            log(f"segmenter iter {it + 1}/{spec.iterations} loss {running:.4f} ({time.time() - t0:.0f} s)")
+    model.eval()
+    meta = {"dataset_meta": {"classes": list(CLASSES), "palette": [list(p) for p in PALETTE]},
+            "config": Path(config).name, "train": asdict(spec), "seconds": round(time.time() - t0, 1)}
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"meta": meta, "state_dict": state}, buf)
+    atomic_write_bytes(out, buf.getvalue())
+    return meta
