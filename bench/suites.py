@@ -31,6 +31,7 @@ class SuiteOptions:
     seg_checkpoint: Path | None = None
     trust_checkpoint: bool = False
     synthcity: SynthcitySpec = field(default_factory=SynthcitySpec)
+    seg_train: object | None = None  # a seg_eval.train_embedded.SegTrainSpec; None: the default
 
 
 class Suite:
@@ -65,6 +66,7 @@ class SynthcitySuite(Suite):
         if opts.seg_config or opts.seg_checkpoint:
             raise BenchError("synthcity uses its own embedded evaluator; --seg-config/--seg-checkpoint are for --suite cityscapes")
         self._root = opts.data_root
+        self._seg_train = opts.seg_train
 
     def data_root(self, log=print) -> Path:
         return ensure_synthcity(self.spec, root=self._root, log=log)
@@ -72,7 +74,7 @@ class SynthcitySuite(Suite):
     def seg_train_spec(self):
         from seg_eval.train_embedded import SegTrainSpec
 
-        return SegTrainSpec()
+        return self._seg_train or SegTrainSpec()
 
     def segmenter_paths(self) -> tuple[Path, Path]:
         """(checkpoint, manifest) named by what determines the weights: data, config text, training spec."""

@@ -118,8 +118,8 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         clean, noisy, sigma = clean.to(device), noisy.to(device), sigma.to(device)
         restored = model.restore(noisy, sigma)
         loss, terms = objective(restored, clean, {"sigma": sigma, "labels": labels})
-        if not math.isfinite(float(loss)):
-            raise TrainingDiverged(f"loss is {float(loss)} at iteration {it + 1} (terms {terms}); "
+        if not math.isfinite(float(loss.detach())):
+            raise TrainingDiverged(f"loss is {float(loss.detach())} at iteration {it + 1} (terms {terms}); "
                                    "lower the learning rate or the objective's weights")
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()

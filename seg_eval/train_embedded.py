@@ -25,12 +25,24 @@ from seg_eval.segmenter import load_config, quiet_mmengine
 
 @dataclass(frozen=True)
 class SegTrainSpec:
-    iterations: int = 700
+    iterations: int = 800
     batch: int = 8
     crop: int = 128
-    lr: float = 3e-3
+    lr: float = 4e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    balance_classes: bool = True  # CE weighted by sqrt(median frequency / frequency), clipped to [0.25, 4]
+
+
+def balanced_class_weights(labels: torch.Tensor, num_classes: int) -> list[float]:
+    """Per-class CE weights from train-label pixel frequencies (ignore 255 excluded); 1 for absent classes."""
+    counts = torch.bincount(labels.flatten().long(), minlength=256)[:num_classes].double()
+    present = counts > 0
+    freq = counts / counts.sum()
+    median = freq[present].median()
+    w = torch.ones(num_classes, dtype=torch.float64)
+    w[present] = (median / freq[present]).sqrt().clamp(0.25, 4.0)
+    return [round(float(v), 4) for v in w]
 
 
 def _batch(images: torch.Tensor, labels: torch.Tensor, spec: SegTrainSpec, it: int):
@@ -63,6 +75,12 @@ def train_segmenter(config: Path, data_root: Path, out: Path, spec: SegTrainSpec
     torch.manual_seed(spec.seed)
     cfg = load_config(config)
     init_default_scope(cfg.get("default_scope", "mmseg"))
+    train = SplitData(data_root, "train")
+    images = torch.stack([train[i][0] for i in range(len(train))])
+    labels = torch.stack([train[i][1] for i in range(len(train))])
+    weights = balanced_class_weights(labels, len(CLASSES)) if spec.balance_classes else None
+    if weights is not None:
+        cfg.model.decode_head.loss_decode.class_weight = weights
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = MODELS.build(cfg.model)
@@ -71,9 +89,6 @@ def train_segmenter(config: Path, data_root: Path, out: Path, spec: SegTrainSpec
     model = model.to(memory_format=torch.channels_last).train()
     bgr = bool(cfg.model.data_preprocessor.get("bgr_to_rgb", False))
 
-    train = SplitData(data_root, "train")
-    images = torch.stack([train[i][0] for i in range(len(train))])
-    labels = torch.stack([train[i][1] for i in range(len(train))])
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     warm = max(spec.iterations // 20, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -94,12 +109,13 @@ def train_segmenter(config: Path, data_root: Path, out: Path, spec: SegTrainSpec
         loss.backward()
         opt.step()
         sched.step()
-        running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
+        value = float(loss.detach())
+        running = value if running is None else 0.95 * running + 0.05 * value
         if (it + 1) % 50 == 0 or it + 1 == spec.iterations:
             log(f"segmenter iter {it + 1}/{spec.iterations} loss {running:.4f} ({time.time() - t0:.0f} s)")
     model.eval()
     meta = {"dataset_meta": {"classes": list(CLASSES), "palette": [list(p) for p in PALETTE]},
-            "config": Path(config).name, "train": asdict(spec), "seconds": round(time.time() - t0, 1)}
+            "config": Path(config).name, "train": asdict(spec), "class_weight": weights, "seconds": round(time.time() - t0, 1)}
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     import io
 

@@ -144,10 +144,12 @@ def render_scene(h: int, w: int, rng: np.random.Generator) -> tuple[Array, Array
     # Ground bands, far to near does not matter: they do not overlap.
     ground = yy > st.horizon
     e = st.edges(yy)
-    verge_col, walk_col = _jitter(rng, (0.36, 0.5, 0.22), 0.08), _jitter(rng, (0.62, 0.58, 0.56), 0.08)
+    verge_col, walk_col = _jitter(rng, (0.62, 0.6, 0.3), 0.06), _jitter(rng, (0.62, 0.58, 0.56), 0.08)
     beyond = ground & ((xx < e["verge"][0]) | (xx >= e["verge"][1]))
-    cv.paint(*whole, beyond, verge_col * 0.85, ID["terrain"], fine=0.12, coarse=0.1)
-    cv.paint(*whole, ground & ~beyond, verge_col, ID["terrain"], fine=0.15, coarse=0.12)
+    cv.paint(*whole, beyond, verge_col * 0.85, ID["terrain"], fine=0.08, coarse=0.1)
+    cv.paint(*whole, ground & ~beyond, verge_col, ID["terrain"], fine=0.08, coarse=0.1)
+    furrows = (cv.lab == ID["terrain"]) & (np.sin(yy * 2.2) > 0.6)
+    cv.paint(*whole, furrows, verge_col * 0.7, ID["terrain"], fine=0.08)
     walk = ground & (xx >= e["walk"][0]) & (xx < e["walk"][1])
     cv.paint(*whole, walk, walk_col, ID["sidewalk"], fine=0.04)
     t = st.depth(yy)
@@ -190,9 +192,9 @@ def render_scene(h: int, w: int, rng: np.random.Generator) -> tuple[Array, Array
             cv.paint(*whole, win, _jitter(rng, (0.2, 0.25, 0.33)), ID["building"], fine=0.05)
             # Walls and fences along the foot of the facade.
             r = rng.random()
-            if r < 0.45:
-                band = facade & (yy >= base - (base - roof) * rng.uniform(0.12, 0.22))
-                if r < 0.22:
+            if r < 0.6:
+                band = facade & (yy >= base - (base - roof) * rng.uniform(0.2, 0.32))
+                if r < 0.3:
                     cv.paint(*whole, band, _jitter(rng, (0.58, 0.56, 0.5)), ID["wall"], fine=0.06)
                     cv.paint(*whole, band & (np.sin((yy - base) * 1.7) > 0.85), _jitter(rng, (0.45, 0.43, 0.4)),
                              ID["wall"], fine=0.05)
@@ -203,12 +205,12 @@ def render_scene(h: int, w: int, rng: np.random.Generator) -> tuple[Array, Array
 
     # Objects: sampled, then drawn far to near so that near ones occlude far ones.
     objects: list[tuple[float, str, float]] = []  # (depth, kind, lateral position in [0, 1])
-    for kind, lo, hi in (("car", 1, 5), ("truck", 0, 1), ("bus", 0, 1), ("train", 0, 0), ("rider", 0, 2),
-                         ("motorcycle", 0, 1), ("person", 1, 5), ("bicycle", 0, 2), ("pole", 1, 4),
-                         ("light", 0, 2), ("sign", 1, 3), ("tree", 0, 3)):
-        n = rng.integers(lo, hi + 1) if hi > 0 else int(rng.random() < 0.12)
+    for kind, lo, hi in (("car", 1, 4), ("truck", 0, 1), ("bus", 0, 1), ("train", 0, 0), ("rider", 0, 2),
+                         ("motorcycle", 0, 1), ("person", 1, 4), ("bicycle", 0, 2), ("pole", 1, 3),
+                         ("light", 1, 2), ("sign", 1, 2), ("tree", 0, 3)):
+        n = rng.integers(lo, hi + 1) if hi > 0 else int(rng.random() < 0.15)
         for _ in range(n):
-            objects.append((float(rng.uniform(0.15, 1.0)), kind, float(rng.random())))
+            objects.append((float(rng.uniform(0.3, 1.0)), kind, float(rng.random())))
     objects.sort()
     for depth, kind, lateral in objects:
         _draw_object(cv, st, rng, kind, depth, lateral)
@@ -265,7 +267,7 @@ def _draw_object(cv: Canvas, st: Street, rng: np.random.Generator, kind: str, t:
     elif kind in ("bicycle", "motorcycle", "rider"):
         motor = kind == "motorcycle" or (kind == "rider" and rng.random() < 0.4)
         vlabel = ID["motorcycle"] if motor else ID["bicycle"]
-        r = s * (0.07 if motor else 0.065)
+        r = s * (0.09 if motor else 0.085)
         gap = r * 2.6
         frame = _vivid(rng)
         thick = max(r * (0.45 if motor else 0.28), 0.8)
@@ -280,16 +282,16 @@ def _draw_object(cv: Canvas, st: Street, rng: np.random.Generator, kind: str, t:
                                                                                   (x + gap / 2, y - r))):
                 cv.line(a[0], a[1], b[0], b[1], thick, frame, vlabel)
         if kind == "rider":
-            _human(cv, rng, x, y - r * 1.9, s * 0.22, ID["rider"], riding=True)
+            _human(cv, rng, x, y - r * 1.9, s * 0.3, ID["rider"], riding=True)
     elif kind == "person":
-        _human(cv, rng, x, y, s * 0.3, ID["person"], riding=False)
+        _human(cv, rng, x, y, s * 0.42, ID["person"], riding=False)
     elif kind in ("pole", "light", "sign"):
         height = s * rng.uniform(0.9, 1.3)
-        width = max(s * 0.012, 1.0) * rng.uniform(1.0, 2.0)
+        width = max(s * 0.015, 2.0) * rng.uniform(1.0, 1.8)
         grey = _jitter(rng, (0.5, 0.5, 0.5))
         cv.rect(x - width / 2, y - height, x + width / 2, y, grey, ID["pole"], fine=0.03)
         if kind == "light":
-            bw, bh = s * 0.05, s * 0.14
+            bw, bh = s * 0.07, s * 0.18
             top = y - height
             cv.rect(x - bw / 2, top, x + bw / 2, top + bh, _jitter(rng, (0.15, 0.15, 0.1)), ID["traffic light"])
             lit = rng.integers(3)
@@ -297,7 +299,7 @@ def _draw_object(cv: Canvas, st: Street, rng: np.random.Generator, kind: str, t:
                 cc = np.asarray(c, np.float32) * (1.0 if i == lit else 0.35)
                 cv.ellipse(x, top + bh * (i + 0.5) / 3, bw * 0.32, bh * 0.13, cc, ID["traffic light"], fine=0.02)
         elif kind == "sign":
-            rad = s * rng.uniform(0.035, 0.06)
+            rad = s * rng.uniform(0.05, 0.08)
             cy = y - height + rad
             shape = rng.integers(3)
             if shape == 0:
@@ -315,7 +317,7 @@ def _draw_object(cv: Canvas, st: Street, rng: np.random.Generator, kind: str, t:
     elif kind == "tree":
         height = s * rng.uniform(0.8, 1.4)
         trunk = max(s * 0.025, 1.0)
-        green = _jitter(rng, (0.22, 0.4, 0.14), 0.08)
+        green = _jitter(rng, (0.12, 0.32, 0.08), 0.05)
         cv.rect(x - trunk / 2, y - height * 0.6, x + trunk / 2, y, _jitter(rng, (0.3, 0.22, 0.15)),
                 ID["vegetation"], fine=0.1)
         for _ in range(rng.integers(3, 7)):

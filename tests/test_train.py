@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from bench.config import TrainConfig
+from bench.errors import BenchError
+from bench.train import TrainingDiverged, draw_batch, train
+from losses import build_objective
+from losses.registry import Objective
+from models import build_backbone
+
+CFG = TrainConfig(iterations=12, batch=2, crop=16, lr=1e-3, checkpoint_every=4)
+
+
+def _images():
+    return torch.randint(0, 256, (5, 3, 24, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+
+def test_batches_are_a_function_of_seed_and_iteration():
+    a, b = draw_batch(_images(), CFG, 0, 7), draw_batch(_images(), CFG, 0, 7)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not torch.equal(a[1], draw_batch(_images(), CFG, 0, 8)[1])
+    clean, noisy, sigma = a
+    assert clean.shape == (2, 3, 16, 16) and sigma.shape == (2,)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_killed_run_resumes_to_identical_weights(tmp_path):
+    def run(path, stop_at=None):
+        torch.manual_seed(0)
+        model = build_backbone("ffdnet_small", width=8, depth=3)
+
+        def progress(i):
+            if i == stop_at:
+                raise _Stop
+
+        try:
+            train(model, build_objective("l1"), _images(), CFG, 0, path, torch.device("cpu"), log=lambda *_: None,
+                  progress=progress)
+        except _Stop:
+            return None
+        return model
+
+    full = run(tmp_path / "a.pth")
+    assert run(tmp_path / "b.pth", stop_at=6) is None  # killed after the checkpoint at 4
+    resumed = run(tmp_path / "b.pth")
+    for x, y in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+
+
+class _NaN(Objective):
+    def forward(self, restored, clean, batch=None):
+        return restored.mean() * float("nan"), {}
+
+
+def test_nan_loss_stops_training_with_a_clear_error(tmp_path):
+    with pytest.raises(TrainingDiverged, match="loss is nan at iteration 1"):
+        train(build_backbone("ffdnet_small", width=8, depth=3), _NaN(), _images(), CFG, 0, tmp_path / "c.pth",
+              torch.device("cpu"), log=lambda *_: None)
+
+
+def test_corrupt_training_checkpoint_is_reported(tmp_path):
+    (tmp_path / "d.pth").write_bytes(b"garbage")
+    with pytest.raises(BenchError, match="corrupt"):
+        train(build_backbone("ffdnet_small", width=8, depth=3), build_objective("l1"), _images(), CFG, 0,
+              tmp_path / "d.pth", torch.device("cpu"), log=lambda *_: None)
