@@ -32,12 +32,12 @@ def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...
     ``restore=None`` scores the clean images themselves (the "clean input" reference row); its
     PSNR is +inf and its SSIM 1 by definition.
     """
+    from seg_eval.miou import IoUAccumulator  # OpenMMLab stays inside seg_eval and out of import time
+
     out: dict[str, dict] = {}
     levels = (0.0,) if restore is None else sigmas
     for sigma in levels:
         t0 = time.time()
-        from seg_eval.miou import IoUAccumulator
-
         acc = IoUAccumulator(len(CLASSES))
         ids, p_all, s_all = [], [], []
         for start in range(0, len(val), batch):

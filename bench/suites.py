@@ -36,6 +36,7 @@ class SuiteOptions:
 
 class Suite:
     name: str
+    trust_checkpoint = False
 
     def data_root(self, log=print) -> Path:
         raise NotImplementedError
@@ -49,8 +50,6 @@ class Suite:
 
         config, ckpt = self.segmenter_files(log)
         return Segmenter(config, ckpt, device=device, trust_checkpoint=self.trust_checkpoint)
-
-    trust_checkpoint = False
 
     def weights_record(self) -> dict:
         config, ckpt = self.segmenter_files(lambda *_: None)

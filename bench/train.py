@@ -76,7 +76,7 @@ def save_checkpoint(state: TrainState, path: Path, extra: dict | None = None) ->
     buf = io.BytesIO()
     torch.save({"format": CKPT_FORMAT, "iteration": state.iteration, "model": state.model.state_dict(),
                 "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
-                "extra": extra or {}}, buf)
+                "torch_rng": torch.get_rng_state(), "extra": extra or {}}, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -88,6 +88,7 @@ def load_checkpoint(state: TrainState, path: Path) -> dict:
         state.model.load_state_dict(ckpt["model"])
         state.optimizer.load_state_dict(ckpt["optimizer"])
         state.scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["torch_rng"])
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
         raise BenchError(f"training checkpoint {path} is corrupt or incompatible ({str(e).splitlines()[0]}); "
                          "delete it to retrain the cell from scratch") from None

@@ -1,7 +1,6 @@
 """Pixel objectives: L1, and L1 + (1 - SSIM) with the very SSIM the metric uses."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from bench.metrics import ssim

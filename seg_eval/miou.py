@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from seg_eval import mmcv_compat  # noqa: F401  (before any mmseg import)
+
 from mmseg.evaluation.metrics import IoUMetric  # noqa: E402
 
 

@@ -153,7 +153,7 @@ def render_scene(h: int, w: int, rng: np.random.Generator) -> tuple[Array, Array
     walk = ground & (xx >= e["walk"][0]) & (xx < e["walk"][1])
     cv.paint(*whole, walk, walk_col, ID["sidewalk"], fine=0.04)
     t = st.depth(yy)
-    tiles = walk & ((np.abs(np.sin(np.log(np.maximum(t, 1e-3)) * 9.0)) < 0.12))
+    tiles = walk & (np.abs(np.sin(np.log(np.maximum(t, 1e-3)) * 9.0)) < 0.12)
     cv.paint(*whole, tiles, walk_col * 0.8, ID["sidewalk"], fine=0.04)
     road = ground & (xx >= e["road"][0]) & (xx < e["road"][1])
     cv.paint(*whole, road, _jitter(rng, (0.3, 0.3, 0.32), 0.05), ID["road"], fine=0.08)
@@ -267,10 +267,10 @@ def _draw_object(cv: Canvas, st: Street, rng: np.random.Generator, kind: str, t:
     elif kind in ("bicycle", "motorcycle", "rider"):
         motor = kind == "motorcycle" or (kind == "rider" and rng.random() < 0.4)
         vlabel = ID["motorcycle"] if motor else ID["bicycle"]
-        r = s * (0.09 if motor else 0.085)
+        r = s * (0.1 if motor else 0.1)
         gap = r * 2.6
         frame = _vivid(rng)
-        thick = max(r * (0.45 if motor else 0.28), 0.8)
+        thick = max(r * (0.45 if motor else 0.35), 1.5)
         tyre = np.array([0.05, 0.05, 0.05], np.float32)
         cv.ellipse(x - gap / 2, y - r, r, r, tyre, vlabel, ring=0 if motor else 0.35)
         cv.ellipse(x + gap / 2, y - r, r, r, tyre, vlabel, ring=0 if motor else 0.35)
@@ -282,16 +282,16 @@ def _draw_object(cv: Canvas, st: Street, rng: np.random.Generator, kind: str, t:
                                                                                   (x + gap / 2, y - r))):
                 cv.line(a[0], a[1], b[0], b[1], thick, frame, vlabel)
         if kind == "rider":
-            _human(cv, rng, x, y - r * 1.9, s * 0.3, ID["rider"], riding=True)
+            _human(cv, rng, x, y - r * 1.9, s * 0.36, ID["rider"], riding=True)
     elif kind == "person":
-        _human(cv, rng, x, y, s * 0.42, ID["person"], riding=False)
+        _human(cv, rng, x, y, s * 0.5, ID["person"], riding=False)
     elif kind in ("pole", "light", "sign"):
         height = s * rng.uniform(0.9, 1.3)
-        width = max(s * 0.015, 2.0) * rng.uniform(1.0, 1.8)
+        width = max(s * 0.02, 3.0) * rng.uniform(1.0, 1.5)
         grey = _jitter(rng, (0.5, 0.5, 0.5))
         cv.rect(x - width / 2, y - height, x + width / 2, y, grey, ID["pole"], fine=0.03)
         if kind == "light":
-            bw, bh = s * 0.07, s * 0.18
+            bw, bh = s * 0.09, s * 0.22
             top = y - height
             cv.rect(x - bw / 2, top, x + bw / 2, top + bh, _jitter(rng, (0.15, 0.15, 0.1)), ID["traffic light"])
             lit = rng.integers(3)
@@ -299,7 +299,7 @@ def _draw_object(cv: Canvas, st: Street, rng: np.random.Generator, kind: str, t:
                 cc = np.asarray(c, np.float32) * (1.0 if i == lit else 0.35)
                 cv.ellipse(x, top + bh * (i + 0.5) / 3, bw * 0.32, bh * 0.13, cc, ID["traffic light"], fine=0.02)
         elif kind == "sign":
-            rad = s * rng.uniform(0.05, 0.08)
+            rad = s * rng.uniform(0.07, 0.1)
             cy = y - height + rad
             shape = rng.integers(3)
             if shape == 0:
@@ -344,7 +344,7 @@ def _human(cv: Canvas, rng: np.random.Generator, x: float, y: float, hg: float, 
     """A person ``hg`` pixels tall whose feet (or seat, when riding) are at row y."""
     shirt, trousers = _vivid(rng), _vivid(rng) * 0.6
     skin = _jitter(rng, [(0.85, 0.68, 0.55), (0.55, 0.38, 0.28), (0.95, 0.8, 0.7)][rng.integers(3)], 0.04)
-    limb = max(hg * 0.09, 0.8)
+    limb = max(hg * 0.12, 1.5)
     if riding:
         cv.line(x, y, x + hg * 0.25, y + hg * 0.35, limb, trousers, label)
         torso_bottom = y
@@ -353,7 +353,7 @@ def _human(cv: Canvas, rng: np.random.Generator, x: float, y: float, hg: float, 
         cv.line(x + hg * 0.05, y - hg * 0.45, x + hg * 0.08, y, limb, trousers, label)
         torso_bottom = y - hg * 0.42
     torso_top = torso_bottom - hg * 0.38
-    cv.rect(x - hg * 0.11, torso_top, x + hg * 0.11, torso_bottom, shirt, label, fine=0.04)
+    cv.rect(x - hg * 0.13, torso_top, x + hg * 0.13, torso_bottom, shirt, label, fine=0.04)
     cv.line(x + hg * 0.1, torso_top + hg * 0.05, x + hg * (0.3 if riding else 0.16), torso_top + hg * 0.28,
             limb * 0.8, shirt, label)
     cv.ellipse(x, torso_top - hg * 0.08, hg * 0.075, hg * 0.09, skin, label, fine=0.02)

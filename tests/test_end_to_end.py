@@ -1,0 +1,94 @@
+"""The whole path on a tiny synthcity: data, evaluator training, denoiser training, scoring,
+results files, report, resume, and the CLI's errors."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.config import TrainConfig
+from bench.grids import Grid
+from bench.report import render_report
+from bench.results import load_results
+from bench.runner import run_grid
+from bench.suites import SuiteOptions, build_suite
+from bench.synthcity.dataset import SynthcitySpec
+
+TINY = SynthcitySpec(height=64, width=128, n_train=12, n_val=4)
+GRID = Grid("tiny", "test", backbones=("ffdnet_small",), objectives=("l1", "ssim"), test_sigmas=(25.0, 50.0),
+            train={"synthcity": TrainConfig(iterations=6, batch=2, crop=32, lr=1e-3, checkpoint_every=3)})
+
+
+def _suite():
+    from seg_eval.train_embedded import SegTrainSpec
+
+    return build_suite("synthcity", SuiteOptions(synthcity=TINY, seg_train=SegTrainSpec(iterations=4, batch=2, crop=64)))
+
+
+def test_grid_runs_scores_reports_and_resumes(tmp_path):
+    logs = []
+    assert run_grid(GRID, _suite(), tmp_path, log=logs.append) == (0, 2, 0)
+    results = load_results(tmp_path, "synthcity")
+    cells = [r for r in results if r["kind"] == "cell"]
+    assert len(cells) == 2 and len(results) == 3
+    r = cells[0]
+    for sigma in ("25", "50"):
+        m = r["metrics"][sigma]
+        assert 0 < m["psnr"] < 60 and 0 < m["ssim"] <= 1 and 0 <= m["miou"] <= 1
+        assert len(m["per_image"]["psnr"]) == 4 and len(m["per_class_iou"]) == 19
+        assert set(m["areas"]) == {"intersect", "union", "pred", "label"}
+    assert r["weights"]["segmenter"]["sha256"] and r["env"]["versions"]["torch"]
+    assert r["train"]["iterations_run"] == 6 and r["config"]["seed"] == 0 and r["peak_rss_mb"] > 0
+    ref = next(x for x in results if x["kind"] == "reference")
+    assert ref["metrics"]["clean input"]["25"]["psnr"] == float("inf")
+    assert ref["metrics"]["noisy input"]["50"]["psnr"] < ref["metrics"]["noisy input"]["25"]["psnr"]
+    text = render_report(results, "tiny")
+    assert "ffdnet_small" in text and "*noisy input*" in text
+    # A second run finds everything done and recomputes nothing.
+    before = {p: os.stat(p).st_mtime_ns for p in (x["_path"] for x in results)}
+    assert run_grid(GRID, _suite(), tmp_path, log=logs.append) == (2, 0, 0)
+    assert before == {p: os.stat(p).st_mtime_ns for p in before}
+    # Same seed, same machine: identical metrics when a cell is recomputed from scratch.
+    folder = os.path.dirname(cells[0]["_path"])
+    for f in os.listdir(folder):
+        os.unlink(os.path.join(folder, f))
+    assert run_grid(GRID, _suite(), tmp_path, log=logs.append) == (1, 1, 0)
+    again = json.loads(open(cells[0]["_path"]).read())
+    assert again["metrics"]["25"]["per_image"] == cells[0]["metrics"]["25"]["per_image"]
+    assert again["metrics"]["50"]["miou"] == cells[0]["metrics"]["50"]["miou"]
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--grid", "smoek"], "did you mean 'smoke'"),
+    (["run", "--suite", "cityscape"], "did you mean 'cityscapes'"),
+    (["run", "--suite", "cityscapes"], "--data-root"),
+    (["run", "--suite", "cityscapes", "--data-root", "/nonexistent", "--seg-config", "a.py", "--seg-checkpoint", "b"],
+     "does not exist"),
+])
+def test_cli_errors_are_one_line_and_nonzero(args, message):
+    p = _cli(*args, env={"CITYSCAPES_DATASET": ""})
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_unwritable_results_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root ignores permissions
+        ro = tmp_path / "file"
+        ro.write_text("x")
+    p = _cli("run", "--results", str(ro))
+    assert p.returncode == 2 and "not writable" in p.stderr
+
+
+def test_list_and_help():
+    p = _cli("list")
+    assert p.returncode == 0 and "smoke" in p.stdout and "ffdnet" in p.stdout
+    assert _cli("--help").returncode == 0

@@ -1,0 +1,45 @@
+from bench.report import rank, render_report
+
+
+def test_rank_handles_ties_missing_and_direction():
+    assert rank([3.0, 5.0, 5.0, None, 1.0], higher_is_better=True) == [3, 1, 1, None, 4]
+    assert rank([3.0, 5.0, 5.0, None, 1.0], higher_is_better=False) == [2, 3, 3, None, 1]
+
+
+def _cell(backbone, objective, values):
+    metrics = {s: {"psnr": p, "ssim": ss, "miou": m} for s, (p, ss, m) in values.items()}
+    return {"kind": "cell", "cell_id": f"{backbone}-{objective}", "config": {"backbone": backbone, "objective": objective},
+            "metrics": metrics, "weights": {"segmenter": {"sha256": "abcdef0123456789"}}}
+
+
+RESULTS = [
+    _cell("ffdnet", "l1", {"25": (30.0, 0.9, 0.5), "50": (26.0, 0.8, 0.4)}),
+    _cell("ffdnet", "ssim", {"25": (30.5, 0.92, 0.5), "50": (25.5, 0.85, 0.35)}),
+    _cell("cbdnet", "l1", {"25": (31.0, 0.93, 0.6)}),
+    {"kind": "reference", "metrics": {
+        "noisy input": {"25": {"psnr": 20.17, "ssim": 0.41, "miou": 0.3}, "50": {"psnr": 14.2, "ssim": 0.2, "miou": 0.1}},
+        "clean input": {"25": {"psnr": float("inf"), "ssim": 1.0, "miou": 0.9},
+                        "50": {"psnr": float("inf"), "ssim": 1.0, "miou": 0.9}}},
+     "weights": {"segmenter": {"sha256": "abcdef0123456789"}}},
+]
+
+GOLDEN = """\
+| Backbone | Objective | σ=25 PSNR ↑ | σ=25 SSIM ↑ | σ=25 mIoU ↑ | σ=50 PSNR ↑ | σ=50 SSIM ↑ | σ=50 mIoU ↑ |
+|---|---|---:|---:|---:|---:|---:|---:|
+| cbdnet | l1 | 31.00 | 0.9300 | 0.6000 | – | – | – |
+| ffdnet | l1 | 30.00 (2) | 0.9000 (2) | **0.5000** (1) | **26.00** (1) | 0.8000 (2) | **0.4000** (1) |
+|  | ssim | **30.50** (1) | **0.9200** (1) | **0.5000** (1) | 25.50 (2) | **0.8500** (1) | 0.3500 (2) |
+| *reference* | *noisy input* | 20.17 | 0.4100 | 0.3000 | 14.20 | 0.2000 | 0.1000 |
+| *reference* | *clean input* | ∞ | 1.0000 | 0.9000 | ∞ | 1.0000 | 0.9000 |"""
+
+
+def test_golden_markdown():
+    text = render_report(RESULTS, "t")
+    assert GOLDEN in text
+    assert "abcdef012345" in text
+
+
+def test_grid_filter_and_empty():
+    text = render_report(RESULTS, "t", cell_ids={"ffdnet-l1"})
+    assert "ssim |" not in text.split("\n", 4)[4] and "cbdnet" not in text
+    assert "No finished cells" in render_report([], "t")
