@@ -95,7 +95,7 @@ def cmd_prepare(args) -> int:
         _log("segmenter files found")
         return 0
     meta = suite.prepare_segmenter(force=args.force, log=_log)
-    ckpt, _ = suite.segmenter_paths()
+    ckpt, _ = suite.locate_segmenter()
     _log(f"embedded segmenter: {ckpt} (sha256 {meta['sha256'][:16]}...)")
     _log(f"clean val mIoU {meta['clean_miou']:.4f} (needs >= {MIN_CLEAN_MIOU}); noisy input at sigma 50: "
          f"{meta['noisy_miou_sigma50']:.4f}, a drop of {meta['noise_drop']:.4f} (needs >= {MIN_NOISY_DROP})")

@@ -103,6 +103,10 @@ def render_report(results: list[dict], title: str, cell_ids: set[str] | None = N
     notes = ["PSNR (dB) and SSIM on RGB in [0, 1] after uint8 quantisation; mIoU over the 19 Cityscapes "
              "classes as a fraction. (n) is the rank within the backbone group, best in bold."]
     weights = {r["weights"]["segmenter"]["sha256"][:12] for r in results if "weights" in r}
-    if weights:
-        notes.append(f"Segmenter weights sha256: {', '.join(sorted(weights))}.")
+    if len(weights) == 1:
+        notes.append(f"Segmenter weights sha256: {weights.pop()}.")
+    elif weights:
+        notes.append(f"**Warning**: these results come from {len(weights)} different segmenter weights "
+                     f"({', '.join(sorted(weights))}); their mIoU values are not comparable. Use one results folder "
+                     "per evaluator (--results).")
     return f"## {title}\n\n" + markdown_table(cells, refs, sigmas) + "\n\n" + "\n".join(notes) + "\n"

@@ -18,6 +18,10 @@ from bench.registry import unknown_name_message
 from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
 
 EMBEDDED_SEG_CONFIG = REPO_ROOT / "seg_eval" / "configs" / "synthcity_unet.py"
+# Weights produced by `python -m bench prepare --force` and committed, so that a fresh clone needs no
+# training; used only when their name (data version + config text + training spec) matches and
+# their checksum is right. Weights trained here (in the cache) take precedence.
+SHIPPED_WEIGHTS = REPO_ROOT / "seg_eval" / "weights"
 # The evaluator must separate objectives: clean mIoU at least this, and noise at sigma 50 must cost at least this.
 MIN_CLEAN_MIOU, MIN_NOISY_DROP, DROP_SIGMA = 0.80, 0.15, 50.0
 
@@ -83,30 +87,34 @@ class SynthcitySuite(Suite):
         stem = self.cache / "weights" / f"synthcity_unet-{self.spec.key()}-{digest}"
         return stem.with_suffix(".pth"), stem.with_suffix(".json")
 
-    def segmenter_manifest(self) -> dict | None:
+    def locate_segmenter(self) -> tuple[Path, dict] | None:
+        """(checkpoint, manifest) of usable weights: trained here (cache) first, else shipped; None if neither."""
         ckpt, manifest = self.segmenter_paths()
-        if not (ckpt.is_file() and manifest.is_file()):
-            return None
-        meta = json.loads(manifest.read_text())
-        if meta.get("sha256") != sha256_file(ckpt):
-            raise BenchError(f"embedded segmenter {ckpt} does not match its recorded checksum (corrupt?); "
-                             "run `python -m bench prepare --force` to retrain it")
-        return meta
+        for c, m in ((ckpt, manifest), (SHIPPED_WEIGHTS / ckpt.name, SHIPPED_WEIGHTS / manifest.name)):
+            if not (c.is_file() and m.is_file()):
+                continue
+            meta = json.loads(m.read_text())
+            if meta.get("sha256") != sha256_file(c):
+                raise BenchError(f"embedded segmenter {c} does not match its recorded checksum (corrupt?); "
+                                 "run `python -m bench prepare --force` to retrain it")
+            return c, meta
+        return None
 
     def segmenter_files(self, log=print) -> tuple[Path, Path]:
-        ckpt, _ = self.segmenter_paths()
-        if self.segmenter_manifest() is None:
+        found = self.locate_segmenter()
+        if found is None:
             self.prepare_segmenter(log=log)
-        return EMBEDDED_SEG_CONFIG, ckpt
+            found = self.locate_segmenter()
+        return EMBEDDED_SEG_CONFIG, found[0]
 
     def prepare_segmenter(self, force: bool = False, log=print) -> dict:
         """Train the evaluator on clean synthcity (if absent or forced), measure it, write its manifest."""
         from seg_eval.train_embedded import train_segmenter
 
         ckpt, manifest = self.segmenter_paths()
-        meta = None if force else self.segmenter_manifest()
-        if meta is not None:
-            return meta
+        found = None if force else self.locate_segmenter()
+        if found is not None:
+            return found[1]
         root = self.data_root(log)
         spec = self.seg_train_spec()
         log(f"training the embedded segmenter ({spec.iterations} iterations) -> {ckpt}")

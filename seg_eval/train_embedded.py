@@ -25,7 +25,7 @@ from seg_eval.segmenter import load_config, quiet_mmengine
 
 @dataclass(frozen=True)
 class SegTrainSpec:
-    iterations: int = 900
+    iterations: int = 1200
     batch: int = 8
     crop: int = 128
     lr: float = 4e-3

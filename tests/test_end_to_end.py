@@ -92,3 +92,14 @@ def test_list_and_help():
     p = _cli("list")
     assert p.returncode == 0 and "smoke" in p.stdout and "ffdnet" in p.stdout
     assert _cli("--help").returncode == 0
+
+
+def test_tampered_evaluator_weights_are_refused(tmp_path):
+    from bench.errors import BenchError
+
+    suite = _suite()
+    suite.segmenter_files(log=lambda *_: None)  # trains the tiny evaluator into the test cache
+    ckpt, _ = suite.locate_segmenter()
+    ckpt.write_bytes(ckpt.read_bytes() + b"x")
+    with pytest.raises(BenchError, match="checksum"):
+        suite.segmenter_files(log=lambda *_: None)

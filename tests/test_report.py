@@ -43,3 +43,10 @@ def test_grid_filter_and_empty():
     text = render_report(RESULTS, "t", cell_ids={"ffdnet-l1"})
     assert "ssim |" not in text.split("\n", 4)[4] and "cbdnet" not in text
     assert "No finished cells" in render_report([], "t")
+
+
+def test_mixed_segmenter_weights_are_flagged():
+    other = _cell("ffdnet", "gan", {"25": (29.0, 0.9, 0.5)})
+    other["weights"]["segmenter"]["sha256"] = "ffff00000000"
+    assert "not comparable" in render_report(RESULTS + [other], "t")
+    assert "not comparable" not in render_report(RESULTS, "t")
