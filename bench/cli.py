@@ -42,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     _suite_args(p)
     p.add_argument("--force", action="store_true", help="retrain the embedded evaluator even if present")
 
+    p = sub.add_parser("check", help="compare finished cells with a committed baseline; non-zero exit on regression")
+    p.add_argument("--baseline", type=Path, required=True, help="e.g. results/baselines/smoke.json")
+    p.add_argument("--grid", default="smoke")
+    p.add_argument("--suite", default="synthcity")
+    p.add_argument("--results", type=Path, default=default_results_root())
+    p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=TOL",
+                   help="override a tolerance, e.g. --tolerance psnr=0.2 (defaults: psnr 0.1, ssim 0.005, miou 0.01)")
+    p.add_argument("--update-baseline", action="store_true", help="write the current values as the new baseline")
+
     sub.add_parser("list", help="grids (with cell counts), backbones and objectives")
     return parser
 
@@ -105,6 +114,34 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from bench.atomic import atomic_write_json
+    from bench.check import DEFAULT_TOLERANCES, compare, read_baseline, render_findings, values_from_results
+    from bench.grids import GRIDS
+    from bench.results import load_results
+
+    ids = {c.cell_hash() for c in GRIDS.get(args.grid).cells(args.suite)}
+    current = values_from_results(load_results(args.results, args.suite), ids)
+    if not current:
+        raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")
+    tolerances = dict(DEFAULT_TOLERANCES)
+    if args.baseline.is_file() and not args.update_baseline:
+        tolerances.update(read_baseline(args.baseline).get("tolerances", {}))
+    for item in args.tolerance:
+        metric, _, tol = item.partition("=")
+        if metric not in DEFAULT_TOLERANCES or not tol:
+            raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(DEFAULT_TOLERANCES)}")
+        tolerances[metric] = float(tol)
+    if args.update_baseline:
+        atomic_write_json(args.baseline, {"suite": args.suite, "grid": args.grid, "tolerances": tolerances,
+                                          "values": current})
+        _log(f"baseline {args.baseline} written ({len(current)} values)")
+        return 0
+    findings = compare(current, read_baseline(args.baseline)["values"], tolerances)
+    print(render_findings(findings, tolerances))
+    return 1 if any(f.status in ("regression", "missing") for f in findings) else 0
+
+
 def cmd_list(args) -> int:
     from bench.grids import GRIDS
     from losses import OBJECTIVES
@@ -130,7 +167,8 @@ def _log(msg: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "list": cmd_list}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,
+                "list": cmd_list}[args.command](args)
     except BenchError as e:  # unknown names (UnknownNameError) included
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,83 @@
+"""Regression check of metrics against a committed baseline, per-metric tolerance and direction.
+
+A baseline is a JSON file: {"suite", "grid", "tolerances": {metric: tol}, "values": {key: value}} with
+keys "<backbone>__<objective>__s<seed>|<sigma>|<metric>". A value worse than its baseline by more than
+the metric's tolerance (in the metric's direction) is a regression; better by more, an improvement.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.metrics import METRICS
+
+DEFAULT_TOLERANCES = {"psnr": 0.1, "ssim": 0.005, "miou": 0.01}
+
+
+def values_from_results(results: list[dict], cell_ids: set[str] | None = None) -> dict[str, float]:
+    out = {}
+    for r in results:
+        if r.get("kind") != "cell" or (cell_ids is not None and r["cell_id"] not in cell_ids):
+            continue
+        for sigma, m in r["metrics"].items():
+            for metric in DEFAULT_TOLERANCES:
+                out[f"{r['slug']}|{sigma}|{metric}"] = float(m[metric])
+    return out
+
+
+@dataclass
+class Finding:
+    key: str
+    baseline: float
+    current: float | None
+    status: str  # "regression", "improvement", "ok", "missing"
+
+    @property
+    def metric(self) -> str:
+        return self.key.rsplit("|", 1)[1]
+
+
+def compare(current: dict[str, float], baseline: dict[str, float], tolerances: dict[str, float]) -> list[Finding]:
+    findings = []
+    for key, base in sorted(baseline.items()):
+        metric = key.rsplit("|", 1)[1]
+        cur = current.get(key)
+        if cur is None:
+            findings.append(Finding(key, base, None, "missing"))
+            continue
+        gain = (cur - base) if METRICS[metric].higher_is_better else (base - cur)
+        tol = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
+        status = "regression" if gain < -tol else "improvement" if gain > tol else "ok"
+        findings.append(Finding(key, base, cur, status))
+    return findings
+
+
+def render_findings(findings: list[Finding], tolerances: dict[str, float]) -> str:
+    shown = [f for f in findings if f.status != "ok"]
+    counts = {s: sum(f.status == s for f in findings) for s in ("regression", "improvement", "missing", "ok")}
+    head = ", ".join(f"{n} {s}" for s, n in counts.items())
+    if not shown:
+        return f"All {len(findings)} values within tolerance ({head}).\n"
+    lines = ["| cell | σ | metric | baseline | current | Δ | tolerance | status |", "|---|---:|---|---:|---:|---:|---:|---|"]
+    for f in shown:
+        slug, sigma, metric = f.key.split("|")
+        cur = "–" if f.current is None else f"{f.current:.4f}"
+        delta = "–" if f.current is None else f"{f.current - f.baseline:+.4f}"
+        tol = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
+        lines.append(f"| {slug} | {sigma} | {metric} {'↑' if METRICS[metric].higher_is_better else '↓'} | "
+                     f"{f.baseline:.4f} | {cur} | {delta} | {tol:g} | **{f.status}** |")
+    return "\n".join(lines) + f"\n\n{head}\n"
+
+
+def read_baseline(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data.get("values"), dict):
+            raise ValueError("no 'values' table")
+    except FileNotFoundError:
+        raise BenchError(f"baseline {path} does not exist; create it with --update-baseline") from None
+    except (OSError, ValueError) as e:
+        raise BenchError(f"baseline {path} is not a d2sm-bench baseline ({e})") from None
+    return data
