@@ -47,7 +47,9 @@ class Context:
         self.suite, self.device, self.log = suite, torch.device(device), log
         root = suite.data_root(log)
         self.segmenter = suite.build_segmenter(device, log)
-        self.weights = suite.weights_record()
+        seg = self.segmenter
+        self.weights = {"segmenter": {"config": seg.config_path, "checkpoint": seg.checkpoint_path,
+                                      "sha256": seg.checkpoint_sha256}}
         self.val = SplitData(root, "val")
         train_split = SplitData(root, "train", cache=False)
         t0 = time.time()

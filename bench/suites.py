@@ -55,10 +55,6 @@ class Suite:
         config, ckpt = self.segmenter_files(log)
         return Segmenter(config, ckpt, device=device, trust_checkpoint=self.trust_checkpoint)
 
-    def weights_record(self) -> dict:
-        config, ckpt = self.segmenter_files(lambda *_: None)
-        return {"segmenter": {"config": str(config), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt)}}
-
 
 class SynthcitySuite(Suite):
     name = "synthcity"
