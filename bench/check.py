@@ -34,10 +34,6 @@ class Finding:
     current: float | None
     status: str  # "regression", "improvement", "ok", "missing"
 
-    @property
-    def metric(self) -> str:
-        return self.key.rsplit("|", 1)[1]
-
 
 def compare(current: dict[str, float], baseline: dict[str, float], tolerances: dict[str, float]) -> list[Finding]:
     findings = []

@@ -124,9 +124,8 @@ def cmd_check(args) -> int:
     current = values_from_results(load_results(args.results, args.suite), ids)
     if not current:
         raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")
-    tolerances = dict(DEFAULT_TOLERANCES)
-    if args.baseline.is_file() and not args.update_baseline:
-        tolerances.update(read_baseline(args.baseline).get("tolerances", {}))
+    baseline = None if args.update_baseline else read_baseline(args.baseline)
+    tolerances = {**DEFAULT_TOLERANCES, **(baseline or {}).get("tolerances", {})}
     for item in args.tolerance:
         metric, _, tol = item.partition("=")
         if metric not in DEFAULT_TOLERANCES or not tol:
@@ -137,7 +136,7 @@ def cmd_check(args) -> int:
                                           "values": current})
         _log(f"baseline {args.baseline} written ({len(current)} values)")
         return 0
-    findings = compare(current, read_baseline(args.baseline)["values"], tolerances)
+    findings = compare(current, baseline["values"], tolerances)
     print(render_findings(findings, tolerances))
     return 1 if any(f.status in ("regression", "missing") for f in findings) else 0
 
