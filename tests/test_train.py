@@ -27,7 +27,16 @@ class _Stop(Exception):
     pass
 
 
-def test_a_killed_run_resumes_to_identical_weights(tmp_path):
+class _RandomWeightL1(Objective):
+    """Draws from the global RNG every step, as stochastic objectives (GAN, sampled patches) will."""
+
+    def forward(self, restored, clean, batch=None):
+        loss = (restored - clean).abs().mean() * (1.0 + torch.rand(()))
+        return loss, {"l1": float(loss.detach())}
+
+
+@pytest.mark.parametrize("objective", [lambda: build_objective("l1"), _RandomWeightL1])
+def test_a_killed_run_resumes_to_identical_weights(tmp_path, objective):
     def run(path, stop_at=None):
         torch.manual_seed(0)
         model = build_backbone("ffdnet_small", width=8, depth=3)
@@ -37,7 +46,7 @@ def test_a_killed_run_resumes_to_identical_weights(tmp_path):
                 raise _Stop
 
         try:
-            train(model, build_objective("l1"), _images(), CFG, 0, path, torch.device("cpu"), log=lambda *_: None,
+            train(model, objective(), _images(), CFG, 0, path, torch.device("cpu"), log=lambda *_: None,
                   progress=progress)
         except _Stop:
             return None
