@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from bench.atomic import atomic_write_json
+from bench.atomic import atomic_write_json, sha256_file
 from bench.config import CellConfig
 from bench.data import SplitData
 from bench.environment import environment, peak_rss_mb
@@ -26,6 +26,7 @@ from bench.results import RESULT_FILE, check_writable, write_result
 from bench.suites import Suite
 from bench.train import train
 from losses import OBJECTIVES, build_objective
+from losses.registry import Resources, objective_needs
 from models import BACKBONES, build_backbone
 
 FAILED_FILE = "failed.json"
@@ -53,8 +54,28 @@ class Context:
         self.val = SplitData(root, "val")
         train_split = SplitData(root, "train", cache=False)
         t0 = time.time()
-        self.train_images = torch.stack([train_split[i][0] for i in range(len(train_split))])
+        items = [train_split[i] for i in range(len(train_split))]
+        self.train_images = torch.stack([im for im, _ in items])
+        self.train_labels = torch.stack([lb for _, lb in items])
         log(f"{suite.name}: {len(train_split)} train / {len(self.val)} val images ({time.time() - t0:.1f} s to load)")
+        self.resources = Resources(features=self._features, lpips=self._lpips, segmenter=self._frozen_segmenter)
+
+    def _features(self):
+        path, width = self.suite.feature_files(self.log)
+        self.weights["features"] = {"checkpoint": str(path), "sha256": sha256_file(path), "width": width}
+        return self.suite.build_features(str(self.device), self.log)
+
+    def _lpips(self):
+        net = self.suite.build_lpips(str(self.device), self.log)
+        self.weights["lpips"] = {"description": net.description}
+        return net
+
+    def _frozen_segmenter(self):
+        return self.segmenter.freeze()
+
+    def weights_for(self, objective: str) -> dict:
+        """The weights a cell's numbers depend on: the evaluator's, and the loss networks its objective used."""
+        return {k: v for k, v in self.weights.items() if k == "segmenter" or k in objective_needs(objective)}
 
 
 def validate(cells: list[CellConfig]) -> None:
@@ -90,7 +111,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
     try:
         torch.manual_seed(cell.seed)
         model = build_backbone(cell.backbone, **dict(cell.backbone_kwargs))
-        objective = build_objective(cell.objective, **dict(cell.objective_kwargs))
+        objective = build_objective(cell.objective, ctx.resources, **dict(cell.objective_kwargs))
         atomic_write_json(folder / "config.json", cell.to_dict())
         with bar(cell.train.iterations, f"{cell.slug()} train", position=1) as pb:
             done = [0]
@@ -100,13 +121,13 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
                 done[0] = i
 
             summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / "train.pth",
-                            ctx.device, log=log, progress=tick)
+                            ctx.device, log=log, labels=ctx.train_labels, progress=tick)
         t0 = time.time()
         metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device)
         result = {"kind": "cell", "cell_id": cell.cell_hash(), "slug": cell.slug(), "config": cell.to_dict(),
                   "metrics": metrics, "train": summary, "eval_seconds": round(time.time() - t0, 2),
                   "parameters": sum(p.numel() for p in model.parameters()),
-                  "peak_rss_mb": peak_rss_mb(), "weights": ctx.weights, "env": environment(str(ctx.device)),
+                  "peak_rss_mb": peak_rss_mb(), "weights": ctx.weights_for(cell.objective), "env": environment(str(ctx.device)),
                   "seed": cell.seed, "created": _now()}
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)

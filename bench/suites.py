@@ -5,13 +5,11 @@
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.atomic import atomic_write_json, sha256_file
+from bench.embedded_weights import EmbeddedWeights, digest_of
 from bench.errors import BenchError
 from bench.paths import REPO_ROOT, cache_root
 from bench.registry import unknown_name_message
@@ -22,6 +20,7 @@ EMBEDDED_SEG_CONFIG = REPO_ROOT / "seg_eval" / "configs" / "synthcity_unet.py"
 # training; used only when their name (data version + config text + training spec) matches and
 # their checksum is right. Weights trained here (in the cache) take precedence.
 SHIPPED_WEIGHTS = REPO_ROOT / "seg_eval" / "weights"
+SHIPPED_FEATURE_WEIGHTS = REPO_ROOT / "losses" / "weights"
 # The evaluator must separate objectives: clean mIoU at least this, and noise at sigma 50 must cost at least this.
 MIN_CLEAN_MIOU, MIN_NOISY_DROP, DROP_SIGMA = 0.80, 0.15, 50.0
 
@@ -34,8 +33,11 @@ class SuiteOptions:
     seg_config: Path | None = None
     seg_checkpoint: Path | None = None
     trust_checkpoint: bool = False
+    vgg_weights: Path | None = None  # cityscapes: torchvision vgg19 file (default: the torch hub cache)
+    lpips_weights: Path | None = None  # cityscapes: torchvision alexnet file for LPIPS (default: the hub cache)
     synthcity: SynthcitySpec = field(default_factory=SynthcitySpec)
     seg_train: object | None = None  # a seg_eval.train_embedded.SegTrainSpec; None: the default
+    feature_train: object | None = None  # a losses.train_features.FeatureTrainSpec; None: the default
 
 
 class Suite:
@@ -55,6 +57,21 @@ class Suite:
         config, ckpt = self.segmenter_files(log)
         return Segmenter(config, ckpt, device=device, trust_checkpoint=self.trust_checkpoint)
 
+    def feature_files(self, log=print) -> tuple[Path, float]:
+        """(weights file, width) of the frozen VGG19 of the feature objectives."""
+        raise NotImplementedError
+
+    def build_features(self, device: str, log=print):
+        """The frozen VGG19 trunk (losses.vgg.VGGFeatures) on ``device``."""
+        from losses.pretrained import load_vgg
+
+        path, width = self.feature_files(log)
+        return load_vgg(path, width).to(device)
+
+    def build_lpips(self, device: str, log=print):
+        """The LPIPS distance module (x, y in [0, 1] -> (B,)) on ``device``."""
+        raise NotImplementedError
+
 
 class SynthcitySuite(Suite):
     name = "synthcity"
@@ -66,6 +83,7 @@ class SynthcitySuite(Suite):
             raise BenchError("synthcity uses its own embedded evaluator; --seg-config/--seg-checkpoint are for --suite cityscapes")
         self._root = opts.data_root
         self._seg_train = opts.seg_train
+        self._feature_train = opts.feature_train
 
     def data_root(self, log=print) -> Path:
         return ensure_synthcity(self.spec, root=self._root, log=log)
@@ -75,26 +93,15 @@ class SynthcitySuite(Suite):
 
         return self._seg_train or SegTrainSpec()
 
-    def segmenter_paths(self) -> tuple[Path, Path]:
-        """(checkpoint, manifest) named by what determines the weights: data, config text, training spec."""
-        key = json.dumps({"data": self.spec.key(), "config": EMBEDDED_SEG_CONFIG.read_text(),
-                          "train": asdict(self.seg_train_spec())}, sort_keys=True)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-        stem = self.cache / "weights" / f"synthcity_unet-{self.spec.key()}-{digest}"
-        return stem.with_suffix(".pth"), stem.with_suffix(".json")
+    def segmenter_weights(self) -> EmbeddedWeights:
+        """The evaluator's weights, named by what determines them: data, config text, training spec."""
+        key = {"data": self.spec.key(), "config": EMBEDDED_SEG_CONFIG.read_text(), "train": asdict(self.seg_train_spec())}
+        return EmbeddedWeights(f"synthcity_unet-{self.spec.key()}-{digest_of(key)}", self.cache / "weights",
+                               SHIPPED_WEIGHTS, "embedded segmenter", "python -m bench prepare --force")
 
     def locate_segmenter(self) -> tuple[Path, dict] | None:
         """(checkpoint, manifest) of usable weights: trained here (cache) first, else shipped; None if neither."""
-        ckpt, manifest = self.segmenter_paths()
-        for c, m in ((ckpt, manifest), (SHIPPED_WEIGHTS / ckpt.name, SHIPPED_WEIGHTS / manifest.name)):
-            if not (c.is_file() and m.is_file()):
-                continue
-            meta = json.loads(m.read_text())
-            if meta.get("sha256") != sha256_file(c):
-                raise BenchError(f"embedded segmenter {c} does not match its recorded checksum (corrupt?); "
-                                 "run `python -m bench prepare --force` to retrain it")
-            return c, meta
-        return None
+        return self.segmenter_weights().locate()
 
     def segmenter_files(self, log=print) -> tuple[Path, Path]:
         found = self.locate_segmenter()
@@ -107,19 +114,67 @@ class SynthcitySuite(Suite):
         """Train the evaluator on clean synthcity (if absent or forced), measure it, write its manifest."""
         from seg_eval.train_embedded import train_segmenter
 
-        ckpt, manifest = self.segmenter_paths()
-        found = None if force else self.locate_segmenter()
+        weights = self.segmenter_weights()
+        found = None if force else weights.locate()
         if found is not None:
             return found[1]
         root = self.data_root(log)
         spec = self.seg_train_spec()
-        log(f"training the embedded segmenter ({spec.iterations} iterations) -> {ckpt}")
-        train_meta = train_segmenter(EMBEDDED_SEG_CONFIG, root, ckpt, spec, log=log)
-        quality = self._measure(ckpt, root)
-        meta = {"checkpoint": ckpt.name, "sha256": sha256_file(ckpt), "config": EMBEDDED_SEG_CONFIG.name,
-                "data": self.spec.key(), "train": train_meta, **quality}
-        atomic_write_json(manifest, meta)
-        return meta
+        log(f"training the embedded segmenter ({spec.iterations} iterations) -> {weights.checkpoint}")
+        train_meta = train_segmenter(EMBEDDED_SEG_CONFIG, root, weights.checkpoint, spec, log=log)
+        quality = self._measure(weights.checkpoint, root)
+        return weights.record({"config": EMBEDDED_SEG_CONFIG.name, "data": self.spec.key(), "train": train_meta,
+                               **quality})
+
+    def feature_train_spec(self):
+        from losses.train_features import FeatureTrainSpec
+
+        return self._feature_train or FeatureTrainSpec()
+
+    def feature_weights(self) -> EmbeddedWeights:
+        """The feature network's weights, named by data version, network version and training spec."""
+        from losses.train_features import FEATURE_NET_VERSION
+
+        spec = self.feature_train_spec()
+        key = {"data": self.spec.key(), "version": FEATURE_NET_VERSION, "train": asdict(spec)}
+        return EmbeddedWeights(f"synthcity_vgg19w{spec.width:g}-{self.spec.key()}-{digest_of(key)}",
+                               self.cache / "weights", SHIPPED_FEATURE_WEIGHTS, "embedded feature network",
+                               "python -m bench prepare --force")
+
+    def prepare_features(self, force: bool = False, log=print) -> dict:
+        """Train the VGG19-topology feature network on synthcity (if absent or forced); write its manifest."""
+        import torch
+
+        from bench.data import SplitData
+        from losses.train_features import train_feature_network
+
+        weights = self.feature_weights()
+        found = None if force else weights.locate()
+        if found is not None:
+            return found[1]
+        root = self.data_root(log)
+        splits = {}
+        for split in ("train", "val"):
+            data = SplitData(root, split, cache=False)
+            items = [data[i] for i in range(len(data))]
+            splits[split] = (torch.stack([im for im, _ in items]), torch.stack([lb for _, lb in items]))
+        spec = self.feature_train_spec()
+        log(f"training the embedded feature network ({spec.iterations} iterations) -> {weights.checkpoint}")
+        meta = train_feature_network(splits["train"], splits["val"], weights.checkpoint, spec, log=log)
+        return weights.record({"data": self.spec.key(), **meta})
+
+    def feature_files(self, log=print) -> tuple[Path, float]:
+        weights = self.feature_weights()
+        found = weights.locate()
+        if found is None:
+            self.prepare_features(log=log)
+            found = weights.locate()
+        return found[0], self.feature_train_spec().width
+
+    def build_lpips(self, device: str, log=print):
+        from losses.lpips_distance import LPIPSOnFeatures
+
+        return LPIPSOnFeatures(self.build_features(device, log))
 
     def _measure(self, ckpt: Path, root: Path) -> dict:
         import torch
@@ -151,6 +206,7 @@ class CityscapesSuite(Suite):
                              "file) and --seg-checkpoint (its weights file)")
         self.config, self.checkpoint = Path(opts.seg_config), Path(opts.seg_checkpoint)
         self.trust_checkpoint = opts.trust_checkpoint
+        self.vgg_weights, self.lpips_weights = opts.vgg_weights, opts.lpips_weights
 
     def data_root(self, log=print) -> Path:
         from bench.data import list_split
@@ -164,6 +220,17 @@ class CityscapesSuite(Suite):
             if not p.is_file():
                 raise BenchError(f"segmenter {what} {p} does not exist")
         return self.config, self.checkpoint
+
+    def feature_files(self, log=print) -> tuple[Path, float]:
+        from losses.pretrained import resolve_torchvision_weights
+
+        return resolve_torchvision_weights("vgg19", self.vgg_weights), 1.0
+
+    def build_lpips(self, device: str, log=print):
+        from losses.lpips_distance import LPIPSPackage
+        from losses.pretrained import resolve_torchvision_weights
+
+        return LPIPSPackage(resolve_torchvision_weights("alexnet", self.lpips_weights)).to(device)
 
 
 SUITES = {"synthcity": SynthcitySuite, "cityscapes": CityscapesSuite}

@@ -17,6 +17,7 @@ import torch
 
 from bench.atomic import atomic_write_bytes
 from bench.config import TrainConfig
+from bench.crops import crop_generator, random_crops
 from bench.errors import BenchError
 from bench.noise import add_train_noise, draw_train_sigma, to_unit
 from losses.registry import Objective
@@ -29,32 +30,17 @@ class TrainingDiverged(BenchError):
     """The loss became NaN or infinite."""
 
 
-def draw_batch(images: torch.Tensor, cfg: TrainConfig, seed: int, it: int
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(clean (B, 3, c, c) in [0, 1], noisy, sigma (B,) on the 0-1 scale) for iteration ``it``.
+def draw_batch(images: torch.Tensor, cfg: TrainConfig, seed: int, it: int, labels: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(clean (B, 3, c, c) in [0, 1], noisy, sigma (B,) on the 0-1 scale, labels (B, c, c) int64 or None).
 
-    images: (N, 3, H, W) uint8, all training images in memory.
+    images: (N, 3, H, W) uint8, all training images in memory; labels: (N, H, W) uint8 train ids.
     """
-    g = torch.Generator().manual_seed(seed * 1_000_003 + it)
-    n, _, h, w = images.shape
-    c = min(cfg.crop, h, w)
-    idx = torch.randint(0, n, (cfg.batch,), generator=g).tolist()
-    ys = torch.randint(0, h - c + 1, (cfg.batch,), generator=g).tolist()
-    xs = torch.randint(0, w - c + 1, (cfg.batch,), generator=g).tolist()
-    aug = torch.randint(0, 8, (cfg.batch,), generator=g).tolist()  # the 8 flips/transposes of a square
-    crops = []
-    for i, y, x, a in zip(idx, ys, xs, aug, strict=True):
-        crop = images[i, :, y:y + c, x:x + c]
-        if a & 1:
-            crop = crop.flip(-1)
-        if a & 2:
-            crop = crop.flip(-2)
-        if a & 4:
-            crop = crop.transpose(-1, -2)
-        crops.append(crop)
-    clean = to_unit(torch.stack(crops))
+    g = crop_generator(seed, it)
+    crops, labs = random_crops(images, labels, cfg.batch, cfg.crop, g)
+    clean = to_unit(crops)
     sigma = draw_train_sigma(cfg.batch, cfg.sigma_max, g)
-    return clean, add_train_noise(clean, sigma, g), sigma
+    return clean, add_train_noise(clean, sigma, g), sigma, (labs.long() if labs is not None else None)
 
 
 @dataclass
@@ -72,15 +58,17 @@ def make_state(model: Denoiser, cfg: TrainConfig) -> TrainState:
     return TrainState(model, opt, sched)
 
 
-def save_checkpoint(state: TrainState, path: Path, extra: dict | None = None) -> None:
+def save_checkpoint(state: TrainState, path: Path, objective: Objective | None = None, extra: dict | None = None
+                    ) -> None:
     buf = io.BytesIO()
     torch.save({"format": CKPT_FORMAT, "iteration": state.iteration, "model": state.model.state_dict(),
                 "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
+                "objective": objective.train_state() if objective is not None else {},
                 "torch_rng": torch.get_rng_state(), "extra": extra or {}}, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(state: TrainState, path: Path) -> dict:
+def load_checkpoint(state: TrainState, path: Path, objective: Objective | None = None) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         if ckpt.get("format") != CKPT_FORMAT:
@@ -88,6 +76,8 @@ def load_checkpoint(state: TrainState, path: Path) -> dict:
         state.model.load_state_dict(ckpt["model"])
         state.optimizer.load_state_dict(ckpt["optimizer"])
         state.scheduler.load_state_dict(ckpt["scheduler"])
+        if objective is not None:
+            objective.load_train_state(ckpt.get("objective", {}))
         torch.set_rng_state(ckpt["torch_rng"])
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
         raise BenchError(f"training checkpoint {path} is corrupt or incompatible ({str(e).splitlines()[0]}); "
@@ -104,21 +94,24 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     Returns a summary: iterations done in this call, seconds, the last logged loss terms.
     """
     torch.manual_seed(seed)
+    uses_labels = getattr(objective, "uses_labels", False)
+    if uses_labels and labels is None:
+        raise BenchError(f"objective {type(objective).__name__} needs the training labels")
     model.to(device).train()
     objective.to(device).train()
     state = make_state(model, cfg)
     if ckpt_path.is_file():
-        load_checkpoint(state, ckpt_path)
+        load_checkpoint(state, ckpt_path, objective)
         log(f"resumed from {ckpt_path.name} at iteration {state.iteration}")
     start, t0 = state.iteration, time.time()
     sums: dict[str, float] = {}
     last_terms: dict[str, float] = {}
     while state.iteration < cfg.iterations:
         it = state.iteration
-        clean, noisy, sigma = draw_batch(images, cfg, seed, it)
+        clean, noisy, sigma, crop_labels = draw_batch(images, cfg, seed, it, labels if uses_labels else None)
         clean, noisy, sigma = clean.to(device), noisy.to(device), sigma.to(device)
         restored = model.restore(noisy, sigma)
-        loss, terms = objective(restored, clean, {"sigma": sigma, "labels": labels})
+        loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels})
         if not math.isfinite(float(loss.detach())):
             raise TrainingDiverged(f"loss is {float(loss.detach())} at iteration {it + 1} (terms {terms}); "
                                    "lower the learning rate or the objective's weights")
@@ -139,7 +132,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             log(f"iter {state.iteration}/{cfg.iterations} " + " ".join(f"{n} {v:.5f}" for n, v in last_terms.items())
                 + f" lr {state.scheduler.get_last_lr()[0]:.2e}")
         if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations:
-            save_checkpoint(state, ckpt_path)
+            save_checkpoint(state, ckpt_path, objective)
     model.eval()
     return {"iterations_run": state.iteration - start, "resumed_from": start, "seconds": round(time.time() - t0, 2),
             "final_terms": last_terms}

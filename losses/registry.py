@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from bench.errors import BenchError
 from bench.registry import Registry
 
 
@@ -23,6 +24,20 @@ class Objective(nn.Module):
     def forward(self, restored: torch.Tensor, clean: torch.Tensor, batch: dict | None = None
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
+
+    def use_frozen(self, **nets) -> None:
+        """Keep frozen networks (features, segmenter, LPIPS) as plain attributes, not submodules: they stay
+        in eval mode, out of the objective's state and off its device moves (the suite placed them)."""
+        for name, net in nets.items():
+            self.__dict__[name] = net
+
+    def train_state(self) -> dict:
+        """What a checkpoint must hold to resume this objective exactly (queues, a discriminator)."""
+        return {}
+
+    def load_train_state(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no training state but the checkpoint has {sorted(state)}")
 
 
 @dataclass(frozen=True)
@@ -40,17 +55,51 @@ def register_objective(name: str, factory: Callable[..., Objective], description
     OBJECTIVES.add(name, ObjectiveSpec(name, factory, kwargs, description))
 
 
-def build_objective(name: str, **overrides) -> Objective:
+class Resources:
+    """The frozen networks objectives may need, built once on first request by ``providers[name]()``."""
+
+    def __init__(self, **providers: Callable[[], object]) -> None:
+        self._providers, self._built = providers, {}
+
+    def get(self, name: str) -> object:
+        if name not in self._built:
+            if name not in self._providers:
+                raise BenchError(f"this suite provides no {name!r} for the objectives")
+            self._built[name] = self._providers[name]()
+        return self._built[name]
+
+
+def objective_needs(name: str) -> frozenset[str]:
     spec = OBJECTIVES.get(name)
-    return spec.factory(**{**spec.kwargs, **overrides})
+    return getattr(spec.factory, "needs", frozenset())
+
+
+def build_objective(name: str, resources: Resources | None = None, **overrides) -> Objective:
+    """The objective ``name`` with its registered defaults, ``overrides`` on top, needs from ``resources``."""
+    spec = OBJECTIVES.get(name)
+    needs = {n: (resources or Resources()).get(n) for n in objective_needs(name)}
+    return spec.factory(**{**spec.kwargs, **overrides, **needs})
 
 
 def _register_all() -> None:
-    from losses import pixel
+    from losses import d2sm, gan, perceptual, pixel, task
 
-    register_objective("l1", pixel.L1Objective, "mean absolute error")
-    register_objective("ssim", pixel.SSIMObjective, "L1 + w (1 - SSIM), w = 1 by default (the paper's weight is unknown)",
-                       ssim_weight=1.0)
+    reg = register_objective
+    reg("l1", pixel.L1Objective, "mean absolute error")
+    reg("ssim", pixel.SSIMObjective, "L1 + w (1 - SSIM), w = 1 (the paper's weight is unknown)", ssim_weight=1.0)
+    reg("perceptual", perceptual.PerceptualObjective, "L1 + w mean |VGG19 conv3_2 (before ReLU) difference|")
+    reg("lpips", perceptual.LPIPSObjective, "L1 + w LPIPS (package v0.1 alex, or its formula on the suite's VGG19)")
+    reg("contextual", perceptual.ContextualObjective, "L1 + w contextual loss (Mechrez et al.), conv3_2, cosine, h 0.1")
+    reg("cross_entropy", task.CrossEntropyObjective, "L1 + w CE of the frozen segmenter on the restored image")
+    reg("gan", gan.GANObjective, "L1 + w non-saturating GAN loss, PatchGAN discriminator trained alongside")
+    reg("d2sm", d2sm.D2SMObjective, "L1 + w KL(G'||G) of conv5_4 statistics over a FIFO queue (w/o Internal)",
+        divergence="kl", sampling="queue")
+    reg("d2sm_internal", d2sm.D2SMObjective, "L1 + w KL(G'||G) over the patches of each image (w/ Internal)",
+        divergence="kl", sampling="internal")
+    reg("ikld", d2sm.D2SMObjective, "D2SM w/ Internal with the KL reversed, KL(G||G')", divergence="ikl",
+        sampling="internal")
+    reg("jsd", d2sm.D2SMObjective, "D2SM w/ Internal with the Jensen-Shannon divergence", divergence="jsd",
+        sampling="internal")
 
 
 _register_all()

@@ -94,3 +94,20 @@ class Segmenter:
         inputs = data["inputs"].contiguous(memory_format=torch.channels_last)
         out = self.model.predict(inputs, data["data_samples"])
         return torch.stack([o.pred_sem_seg.data[0] for o in out]).cpu()
+
+    def logits(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Differentiable class scores for training objectives.
+
+        rgb (B, 3, H, W) float RGB in [0, 1] (not quantised) -> (B, num_classes, H, W) logits, with the
+        config's normalisation and its whole-image forward. The weights stay frozen; the gradient
+        flows to ``rgb``.
+        """
+        pre = self.model.data_preprocessor
+        x = (rgb * 255.0 - pre.mean.to(rgb)) / pre.std.to(rgb)  # the model sees RGB either way (see predict)
+        h, w = rgb.shape[-2:]
+        metas = [{"img_shape": (h, w), "ori_shape": (h, w), "pad_shape": (h, w)}] * rgb.shape[0]
+        return self.model.encode_decode(x, metas)
+
+    def freeze(self) -> Segmenter:
+        self.model.eval().requires_grad_(False)
+        return self

@@ -18,3 +18,24 @@ def real_images():
     from skimage import data
 
     return [im[:128, :160].astype("float64") / 255.0 for im in (data.astronaut(), data.coffee(), data.chelsea())]
+
+
+@pytest.fixture(scope="session")
+def loss_resources():
+    """Real loss networks with seeded random weights: a narrow VGG19, LPIPS's formula on it, the embedded
+    segmenter's mmseg model (random init, frozen)."""
+    from bench.suites import EMBEDDED_SEG_CONFIG
+    from losses.lpips_distance import LPIPSOnFeatures
+    from losses.registry import Resources
+    from losses.vgg import VGGFeatures
+    from seg_eval.segmenter import Segmenter
+
+    torch.manual_seed(0)
+    vgg = VGGFeatures(width=0.125)
+    for m in vgg.features:  # He init without biases: deep random features that still tell images apart
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(m.bias)
+    vgg.freeze()
+    seg = Segmenter(EMBEDDED_SEG_CONFIG, None).freeze()
+    return Resources(features=lambda: vgg, lpips=lambda: LPIPSOnFeatures(vgg), segmenter=lambda: seg)

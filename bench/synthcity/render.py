@@ -24,7 +24,9 @@ class Canvas:
         self.h, self.w, self.rng = h, w, rng
         self.img = np.zeros((h, w, 3), np.float32)
         self.lab = np.full((h, w), 255, np.uint8)
-        self.fine = rng.standard_normal((h, w)).astype(np.float32)  # pixel-level texture field
+        # Grain of a few pixels (not white noise: a clean target must be recoverable, in part, from a noisy one).
+        fine = _smooth_noise(rng, h, w, cell=3)
+        self.fine = fine / max(float(fine.std()), 1e-6)
         self.coarse = _smooth_noise(rng, h, w, cell=8)  # blotchy texture field
 
     def paint(self, ys: slice, xs: slice, mask: Array, color: Array, label: int,

@@ -1,0 +1,84 @@
+"""Feature-space objectives: perceptual (VGG feature L1), LPIPS, and the contextual loss.
+
+Each is L1 + w * term; features come from the suite's frozen network (see losses/vgg.py).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from losses.pixel import L1Objective
+
+
+class PerceptualObjective(L1Objective):
+    """L1 + w * mean |Phi_l(restored) - Phi_l(clean)| at one VGG layer (default conv3_2, before ReLU)."""
+
+    needs = frozenset({"features"})
+
+    def __init__(self, features, layer: str = "conv3_2", perceptual_weight: float = 0.1, l1_weight: float = 1.0):
+        super().__init__(l1_weight)
+        self.use_frozen(features=features)
+        self.layer, self.weight = layer, perceptual_weight
+
+    def forward(self, restored, clean, batch=None):
+        l1, terms = super().forward(restored, clean, batch)
+        fr = self.features(restored, [self.layer])[self.layer]
+        with torch.no_grad():
+            fc = self.features(clean, [self.layer])[self.layer]
+        term = self.weight * F.l1_loss(fr, fc)
+        terms["perceptual"] = float(term.detach())
+        return l1 + term, terms
+
+
+class LPIPSObjective(L1Objective):
+    """L1 + w * mean LPIPS(restored, clean); the distance is the suite's (package or formula)."""
+
+    needs = frozenset({"lpips"})
+
+    def __init__(self, lpips, lpips_weight: float = 1.0, l1_weight: float = 1.0):
+        super().__init__(l1_weight)
+        self.use_frozen(lpips=lpips)
+        self.weight = lpips_weight
+
+    def forward(self, restored, clean, batch=None):
+        l1, terms = super().forward(restored, clean, batch)
+        term = self.weight * self.lpips(restored, clean).mean()
+        terms["lpips"] = float(term.detach())
+        return l1 + term, terms
+
+
+def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+    """Contextual similarity CX(x, y) per image (Mechrez et al., ECCV 2018), cosine distance.
+
+    x, y: (B, C, H, W) features of the output and the target. Returns (B,) in (0, 1]; 1 when every
+    target feature has an output feature much closer than all others.
+    """
+    b, c = x.shape[:2]
+    mu = y.mean((2, 3), keepdim=True)
+    xs = F.normalize((x - mu).flatten(2), dim=1)  # (B, C, N)
+    ys = F.normalize((y - mu).flatten(2), dim=1)  # (B, C, M)
+    dist = 1.0 - torch.bmm(xs.transpose(1, 2), ys)  # (B, N, M): cosine distance of output i to target j
+    rel = dist / (dist.min(dim=2, keepdim=True).values + eps)  # relative to i's nearest target
+    cx = torch.softmax((1.0 - rel) / h, dim=2)  # CX_ij = w_ij / sum_k w_ik
+    return cx.max(dim=1).values.mean(dim=1)
+
+
+class ContextualObjective(L1Objective):
+    """L1 + w * -log CX(Phi(restored), Phi(clean)) at conv3_2, h = 0.1 (Mechrez et al.)."""
+
+    needs = frozenset({"features"})
+
+    def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, contextual_weight: float = 0.1,
+                 l1_weight: float = 1.0):
+        super().__init__(l1_weight)
+        self.use_frozen(features=features)
+        self.layer, self.h, self.weight = layer, h, contextual_weight
+
+    def forward(self, restored, clean, batch=None):
+        l1, terms = super().forward(restored, clean, batch)
+        fr = self.features(restored, [self.layer])[self.layer]
+        with torch.no_grad():
+            fc = self.features(clean, [self.layer])[self.layer]
+        term = self.weight * -torch.log(contextual_similarity(fr, fc, self.h)).mean()
+        terms["contextual"] = float(term.detach())
+        return l1 + term, terms
