@@ -38,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
 
-    p = sub.add_parser("prepare", help="generate the suite's data and train its embedded evaluator")
+    p = sub.add_parser("prepare", help="generate the suite's data, train its embedded evaluator and feature network")
     _suite_args(p)
-    p.add_argument("--force", action="store_true", help="retrain the embedded evaluator even if present")
+    p.add_argument("--force", action="store_true", help="retrain the embedded weights even if present")
+    p.add_argument("--only", choices=("segmenter", "features"), help="prepare only these embedded weights")
 
     p = sub.add_parser("check", help="compare finished cells with a committed baseline; non-zero exit on regression")
     p.add_argument("--baseline", type=Path, required=True, help="e.g. results/baselines/smoke.json")
@@ -102,6 +103,12 @@ def cmd_prepare(args) -> int:
     if args.suite != "synthcity":
         suite.segmenter_files(_log)
         _log("segmenter files found")
+        return 0
+    if args.only != "segmenter":
+        fmeta = suite.prepare_features(force=args.force, log=_log)
+        _log(f"embedded feature network: {fmeta['checkpoint']} (sha256 {fmeta['sha256'][:16]}...), "
+             f"{fmeta['parameters']:,} parameters; val crop-classification macro F1 {fmeta['val_macro_f1']:.3f}")
+    if args.only == "features":
         return 0
     meta = suite.prepare_segmenter(force=args.force, log=_log)
     ckpt, _ = suite.locate_segmenter()

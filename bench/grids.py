@@ -36,3 +36,7 @@ class Grid:
 GRIDS: Registry[Grid] = Registry("grid")
 GRIDS.add("smoke", Grid("smoke", "ffdnet_small x {l1, ssim}, tested at sigma 25 and 50 (minutes on a CPU)",
                         backbones=("ffdnet_small",), objectives=("l1", "ssim"), test_sigmas=(25.0, 50.0)))
+ALL_OBJECTIVES = ("l1", "ssim", "perceptual", "lpips", "contextual", "cross_entropy", "ikld", "jsd", "gan", "d2sm",
+                  "d2sm_internal")
+GRIDS.add("objectives", Grid("objectives", "ffdnet_small x all 11 objectives, tested at sigma 25, 35, 50",
+                             backbones=("ffdnet_small",), objectives=ALL_OBJECTIVES))

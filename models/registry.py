@@ -49,12 +49,20 @@ def build_backbone(name: str, **overrides) -> Denoiser:
 
 
 def _register_all() -> None:
-    from models import ffdnet
+    from models import cbdnet, ffdnet, sadnet
 
     register_backbone("ffdnet", ffdnet.FFDNet, "FFDNet, authors' configuration (96 channels, 12 convs)",
                       width=96, depth=12)
     register_backbone("ffdnet_small", ffdnet.FFDNet, "FFDNet reduced for the embedded suite (48 ch, 8 convs)",
                       width=48, depth=8)
+    register_backbone("cbdnet", cbdnet.CBDNet, "CBDNet, published configuration (U-Net 64/128/256, estimator 32 ch)",
+                      widths=(64, 128, 256), estimator_width=32)
+    register_backbone("cbdnet_small", cbdnet.CBDNet, "CBDNet reduced for the embedded suite (U-Net 16/32/64, "
+                      "estimator 16 ch)", widths=(16, 32, 64), estimator_width=16)
+    register_backbone("sadnet", sadnet.SADNet, "SADNet, published configuration (32 base ch, 32 offset ch)",
+                      width=32, offset_width=32)
+    register_backbone("sadnet_small", sadnet.SADNet, "SADNet reduced for the embedded suite (16 base ch, 16 offset "
+                      "ch)", width=16, offset_width=16)
 
 
 _register_all()

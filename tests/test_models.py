@@ -5,20 +5,61 @@ from bench.registry import UnknownNameError
 from models import build_backbone
 
 
-def test_ffdnet_has_the_authors_parameter_count():
-    assert sum(p.numel() for p in build_backbone("ffdnet").parameters()) == 852_108
+ALL = ["ffdnet", "ffdnet_small", "cbdnet", "cbdnet_small", "sadnet", "sadnet_small"]
 
 
-@pytest.mark.parametrize("name", ["ffdnet", "ffdnet_small"])
+@pytest.mark.parametrize(("name", "count"), [("ffdnet", 852_108), ("cbdnet", 4_365_382), ("sadnet", 4_234_723)])
+def test_published_configurations_have_their_parameter_counts(name, count):
+    """FFDNet: the D2SM authors' config; CBDNet ~4.37 M and SADNet ~4.23 M as published."""
+    assert sum(p.numel() for p in build_backbone(name).parameters()) == count
+
+
+@pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("hw", [(32, 32), (33, 47), (17, 20)])
 def test_shapes_and_gradients(name, hw):
+    from models.sadnet import ModulatedDeformConv
+
     torch.manual_seed(0)
     m = build_backbone(name)
+    for mod in m.modules():  # offsets start at zero; perturb them so every offset weight gets a gradient
+        if isinstance(mod, ModulatedDeformConv):
+            torch.nn.init.normal_(mod.offset_mask.weight, std=0.01)
     x = torch.rand(2, 3, *hw, requires_grad=True)
     y = m.restore(x, torch.tensor([0.1, 0.2]))
     assert y.shape == x.shape and y.dtype == x.dtype and torch.isfinite(y).all()
-    y.mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+    y.square().mean().backward()
+    for pname, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, pname
+
+
+def test_cbdnet_exposes_its_noise_estimate():
+    m = build_backbone("cbdnet_small")
+    assert m.extras() == {}
+    m.restore(torch.rand(1, 3, 18, 22), torch.tensor([0.1]))
+    assert m.extras()["noise_map"].shape == (1, 3, 18, 22)
+
+
+def test_zero_offsets_and_unit_masks_reproduce_a_plain_convolution():
+    from models.sadnet import ModulatedDeformConv
+
+    torch.manual_seed(0)
+    dcn = ModulatedDeformConv(16, 8)
+    n = dcn.groups * 9
+    with torch.no_grad():
+        dcn.offset_mask.bias[2 * n:] = 100.0  # sigmoid -> 1; offsets stay exactly 0
+    x, feat = torch.rand(2, 16, 11, 13), torch.rand(2, 8, 11, 13)
+    assert torch.allclose(dcn(x, feat), torch.nn.functional.conv2d(x, dcn.weight, dcn.bias, padding=1), atol=1e-5)
+    with torch.no_grad():
+        dcn.offset_mask.bias[:2 * n] = 0.5  # half-pixel shifts: no longer the plain convolution
+    assert not torch.allclose(dcn(x, feat), torch.nn.functional.conv2d(x, dcn.weight, dcn.bias, padding=1), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_untrained_restoration_is_finite_at_full_size(name):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        y = build_backbone(name).eval().restore(torch.rand(1, 3, 64, 128), torch.tensor([0.2]))
+    assert torch.isfinite(y).all()
 
 
 def test_noise_level_changes_the_output():

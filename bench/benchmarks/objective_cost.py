@@ -1,0 +1,118 @@
+"""Training-step cost of every objective relative to ``l1`` (time and peak memory), and D2SM's queue sizes.
+
+    python -m bench.benchmarks.objective_cost [--steps 20] [--backbone ffdnet_small] [--device cpu]
+
+Each configuration runs in a fresh child process on the embedded suite's real loss networks and
+the grid's training batch (batch 8, 64 px crops); time is the median step after warm-up, memory the
+peak resident set (CPU, Linux) or peak allocated (CUDA) above the level after setup: the
+working memory of a training step. Not a test: numbers
+depend on the machine; the ratios are what to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import statistics
+import time
+
+CONFIGS = [("l1", {}), ("ssim", {}), ("perceptual", {}), ("lpips", {}), ("contextual", {}),
+           ("cross_entropy", {}), ("gan", {}), ("ikld", {}), ("jsd", {}), ("d2sm", {"queue_size": 64}),
+           ("d2sm", {"queue_size": 128}), ("d2sm", {"queue_size": 256}), ("d2sm_internal", {})]
+
+
+def _status_kb(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _reset_peak_rss() -> int:
+    """Reset the kernel's peak-RSS mark (Linux clear_refs 5); returns the current RSS in bytes."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return _status_kb("VmRSS") * 1024
+
+
+def _measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, threads: int, out) -> None:
+    import torch
+
+    from bench.grids import SYNTHCITY_TRAIN
+    from bench.runner import Context
+    from bench.suites import SynthcitySuite, SuiteOptions
+    from bench.train import draw_batch
+    from losses import build_objective
+    from models import build_backbone
+
+    torch.set_num_threads(threads)
+    ctx = Context(SynthcitySuite(SuiteOptions()), device, log=lambda *_: None)
+    torch.manual_seed(0)
+    model = build_backbone(backbone).to(device).train()
+    objective = build_objective(name, ctx.resources, **kwargs).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    cfg = SYNTHCITY_TRAIN
+    batches = [draw_batch(ctx.train_images, cfg, 0, it, ctx.train_labels) for it in range(steps + 3)]
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    times = []
+    for i, (clean, noisy, sigma, labels) in enumerate(batches):
+        if i == 0 and not cuda:
+            base = _reset_peak_rss()  # after setup: data, loss networks and model in memory
+        t0 = time.perf_counter()
+        restored = model.restore(noisy.to(device), sigma.to(device))
+        loss, _ = objective(restored, clean.to(device), {"sigma": sigma, "labels": labels})
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if cuda:
+            torch.cuda.synchronize()
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() - base if cuda else _status_kb("VmHWM") * 1024 - base
+    out.put({"seconds": statistics.median(times), "peak_bytes": peak, "base_bytes": base})
+
+
+def measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, threads: int) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_measure, args=(name, kwargs, backbone, steps, device, threads, q))
+    p.start()
+    result = q.get()
+    p.join()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--backbone", default="ffdnet_small")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args(argv)
+    rows = []
+    for name, kw in CONFIGS:
+        r = measure(name, kw, args.backbone, args.steps, args.device, args.threads)
+        label = name + (f" q={kw['queue_size']}" if kw else "")
+        rows.append((label, r))
+        print(f"measured {label}: {r['seconds'] * 1000:.1f} ms/step", flush=True)
+    ref = rows[0][1]
+    mem = "step memory"
+    print(f"\n{args.backbone}, batch 8 x 64 px crops, {args.device}, {args.threads} threads, median of {args.steps} steps\n")
+    print(f"| objective | ms/step | x l1 | {mem} (MB) | x l1 |")
+    print("|---|---:|---:|---:|---:|")
+    for label, r in rows:
+        print(f"| {label} | {r['seconds'] * 1000:.1f} | {r['seconds'] / ref['seconds']:.2f} | "
+              f"{r['peak_bytes'] / 2**20:.0f} | {r['peak_bytes'] / ref['peak_bytes']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""CBDNet (Guo, Yan, Zhang, Zuo, Zhang: "Toward Convolutional Blind Denoising of Real Photographs",
+CVPR 2019), in the layout of its public PyTorch port used by the D2SM authors:
+
+- noise estimation: 5 convolutions of 32 channels with ReLU, giving a 3-channel noise level map;
+- non-blind denoiser: a U-Net on [image, estimated map] with 64/128/256 channels (2, 3, 6 convs at
+  the three scales on the way down, 3 and 2 on the way up), average-pool downsampling, transposed-
+  convolution upsampling added to the skip, a 1x1 output and a global residual.
+
+``widths=(64, 128, 256), estimator_width=32`` has 4,365,382 parameters (the published ~4.37 M).
+The network is blind: ``sigma`` is not an input. The estimated map of the last call is kept in
+``extras()["noise_map"]`` for CBDNet's optional asymmetric and total-variation terms.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.registry import Denoiser
+
+
+def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(n):
+        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class CBDNet(Denoiser):
+    def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), estimator_width: int = 32,
+                 depths: tuple[int, int, int, int, int] = (2, 3, 6, 3, 2)) -> None:
+        super().__init__()
+        w1, w2, w3 = widths
+        e = estimator_width
+        self.estimator = nn.Sequential(*_convs(3, e, 4), nn.Conv2d(e, 3, 3, padding=1), nn.ReLU(inplace=True))
+        self.enc1 = _convs(6, w1, depths[0])
+        self.enc2 = _convs(w1, w2, depths[1])
+        self.enc3 = _convs(w2, w3, depths[2])
+        self.up2 = nn.ConvTranspose2d(w3, w2, 2, stride=2)
+        self.dec2 = _convs(w2, w2, depths[3])
+        self.up1 = nn.ConvTranspose2d(w2, w1, 2, stride=2)
+        self.dec1 = _convs(w1, w1, depths[4])
+        self.out = nn.Conv2d(w1, 3, 1)
+        self._noise_map: torch.Tensor | None = None
+
+    def forward(self, noisy: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        """noisy (B, 3, H, W) about [0, 1] -> restored (B, 3, H, W); any H, W (padded to a multiple of 4)."""
+        h, w = noisy.shape[-2:]
+        x = F.pad(noisy, (0, -w % 4, 0, -h % 4), mode="replicate")
+        level = self.estimator(x)
+        self._noise_map = level[..., :h, :w]
+        e1 = self.enc1(torch.cat([x, level], 1))
+        e2 = self.enc2(F.avg_pool2d(e1, 2))
+        e3 = self.enc3(F.avg_pool2d(e2, 2))
+        d2 = self.dec2(self.up2(e3) + e2)
+        d1 = self.dec1(self.up1(d2) + e1)
+        return (self.out(d1) + x)[..., :h, :w]
+
+    def extras(self) -> dict[str, torch.Tensor]:
+        return {} if self._noise_map is None else {"noise_map": self._noise_map}
