@@ -35,7 +35,7 @@ class LPIPSObjective(L1Objective):
 
     needs = frozenset({"lpips"})
 
-    def __init__(self, lpips, lpips_weight: float = 1.0, l1_weight: float = 1.0):
+    def __init__(self, lpips, lpips_weight: float = 0.05, l1_weight: float = 1.0):
         super().__init__(l1_weight)
         self.use_frozen(lpips=lpips)
         self.weight = lpips_weight
@@ -68,7 +68,7 @@ class ContextualObjective(L1Objective):
 
     needs = frozenset({"features"})
 
-    def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, contextual_weight: float = 0.1,
+    def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, contextual_weight: float = 0.05,
                  l1_weight: float = 1.0):
         super().__init__(l1_weight)
         self.use_frozen(features=features)

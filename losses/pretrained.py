@@ -69,4 +69,4 @@ def load_vgg(path: Path, width: float = 1.0) -> VGGFeatures:
         net.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         raise BenchError(f"weights {path} do not fit a VGG19 of width {width:g}: {str(e).splitlines()[0]}") from None
-    return net.freeze()
+    return net.to(memory_format=torch.channels_last).freeze()

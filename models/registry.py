@@ -61,8 +61,8 @@ def _register_all() -> None:
                       "estimator 16 ch)", widths=(16, 32, 64), estimator_width=16)
     register_backbone("sadnet", sadnet.SADNet, "SADNet, published configuration (32 base ch, 32 offset ch)",
                       width=32, offset_width=32)
-    register_backbone("sadnet_small", sadnet.SADNet, "SADNet reduced for the embedded suite (16 base ch, 16 offset "
-                      "ch)", width=16, offset_width=16)
+    register_backbone("sadnet_small", sadnet.SADNet, "SADNet reduced for the embedded suite (8 base ch, 8 offset ch)",
+                      width=8, offset_width=8)
 
 
 _register_all()

@@ -4,8 +4,9 @@ An encoder-decoder: residual blocks and strided 2x2 convolutions down four scale
 channels, doubling), a multi-dilation context block at the bottom, and on the way up residual
 spatial-adaptive blocks (RSAB) whose first convolution is a modulated deformable convolution
 (DCNv2, 8 offset groups) with offsets and masks predicted from an offset feature that is refined
-from scale to scale. The deformable convolution is ``torchvision.ops.deform_conv2d`` (no compiled
-extension of our own). Global residual. Blind: ``sigma`` is not an input.
+from scale to scale. The deformable convolution is ``torchvision.ops.deform_conv2d`` on CUDA and the
+same operation written with ``grid_sample`` on CPU (4-5x faster there, equal to it in tests); no
+compiled extension of our own. Global residual. Blind: ``sigma`` is not an input.
 
 ``width=32, offset_width=32`` has 4,234,723 parameters (the published figure is ~4.23 M).
 """
@@ -17,6 +18,37 @@ from torch import nn
 from torchvision.ops import deform_conv2d
 
 from models.registry import Denoiser
+
+
+def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                          mask: torch.Tensor, padding: int = 1) -> torch.Tensor:
+    """``torchvision.ops.deform_conv2d`` (stride 1, dilation 1) written with ``grid_sample`` and a matmul.
+
+    Same layouts and results as torchvision's (offsets (B, 2*G*K, H, W) as (dy, dx) per group and tap,
+    masks (B, G*K, H, W), zero outside the image; equal to 1e-13 in float64, see tests) and 4-5x faster
+    forward + backward on CPU, where torchvision's backward is serial. CUDA uses torchvision's kernel.
+    """
+    b, c, h, w = x.shape
+    cout, _, kh, kw = weight.shape
+    k = kh * kw
+    g = offset.shape[1] // (2 * k)
+    dev, dt = x.device, x.dtype
+    ky, kx = torch.meshgrid(torch.arange(kh, device=dev, dtype=dt), torch.arange(kw, device=dev, dtype=dt), indexing="ij")
+    ys = torch.arange(h, device=dev, dtype=dt).view(1, 1, h, 1) - padding + ky.reshape(1, k, 1, 1)
+    xs = torch.arange(w, device=dev, dtype=dt).view(1, 1, 1, w) - padding + kx.reshape(1, k, 1, 1)
+    off = offset.view(b, g, k, 2, h, w)
+    py = ys.unsqueeze(0) + off[:, :, :, 0]  # (B, G, K, H, W)
+    px = xs.unsqueeze(0) + off[:, :, :, 1]
+    grid = torch.stack([(2 * px + 1) / w - 1, (2 * py + 1) / h - 1], -1)  # (B, G, K, H, W, 2)
+    grid = grid.view(b * g, k * h, w, 2)
+    sampled = F.grid_sample(x.reshape(b * g, c // g, h, w), grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)  # (B*G, C/G, K*H, W)
+    sampled = sampled.view(b, g, c // g, k, h, w) * mask.view(b, g, 1, k, h, w)
+    cols = sampled.reshape(b, c * k, h * w)
+    out = weight.reshape(cout, c * k) @ cols
+    if bias is not None:
+        out = out + bias.view(1, -1, 1)
+    return out.view(b, cout, h, w)
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +75,8 @@ class ModulatedDeformConv(nn.Module):
         om = self.offset_mask(offset_feature)
         n = self.groups * self.k * self.k
         offset, mask = om[:, : 2 * n], torch.sigmoid(om[:, 2 * n:])
+        if x.device.type == "cpu":
+            return deform_conv2d_sampled(x, offset, self.weight, self.bias, mask, padding=self.k // 2)
         return deform_conv2d(x, offset, self.weight, self.bias, padding=self.k // 2, mask=mask)
 
 

@@ -54,6 +54,29 @@ def test_zero_offsets_and_unit_masks_reproduce_a_plain_convolution():
     assert not torch.allclose(dcn(x, feat), torch.nn.functional.conv2d(x, dcn.weight, dcn.bias, padding=1), atol=1e-3)
 
 
+@pytest.mark.parametrize(("c", "hw", "groups"), [(16, (9, 12), 8), (4, (5, 6), 1)])
+def test_cpu_deformable_convolution_equals_torchvision(c, hw, groups):
+    """Values and gradients, with offsets large enough to leave the image."""
+    from torchvision.ops import deform_conv2d
+
+    from models.sadnet import deform_conv2d_sampled
+
+    g = torch.Generator().manual_seed(0)
+    args = [torch.rand(2, c, *hw, generator=g, dtype=torch.float64),
+            2 * torch.randn(2, 2 * groups * 9, *hw, generator=g, dtype=torch.float64),
+            torch.rand(c, c, 3, 3, generator=g, dtype=torch.float64), torch.rand(c, generator=g, dtype=torch.float64),
+            torch.rand(2, groups * 9, *hw, generator=g, dtype=torch.float64)]
+    ours = [a.clone().requires_grad_() for a in args]
+    ref = [a.clone().requires_grad_() for a in args]
+    y_ours = deform_conv2d_sampled(*ours, padding=1)
+    y_ref = deform_conv2d(ref[0], ref[1], ref[2], ref[3], padding=1, mask=ref[4])
+    assert torch.allclose(y_ours, y_ref, atol=1e-12)
+    (y_ours * y_ref.detach()).sum().backward()
+    (y_ref * y_ref.detach()).sum().backward()
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-9)
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_untrained_restoration_is_finite_at_full_size(name):
     torch.manual_seed(0)
