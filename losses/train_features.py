@@ -24,7 +24,6 @@ from bench.crops import crop_generator, random_crops
 from bench.noise import to_unit
 from losses.vgg import STAGES, VGGFeatures, stage_widths
 
-
 FEATURE_NET_VERSION = 1  # bump when this file or losses/vgg.py changes what the weights compute
 
 

@@ -6,7 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losses.d2sm import FeatureQueue, conditional_probabilities, image_patches, row_divergence, statistics_divergence
+from losses.d2sm import (
+    FeatureQueue,
+    conditional_probabilities,
+    image_patches,
+    row_divergence,
+    statistics_divergence,
+)
 
 
 def _features(n=5, d=7, seed=0):

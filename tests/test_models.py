@@ -4,7 +4,6 @@ import torch
 from bench.registry import UnknownNameError
 from models import build_backbone
 
-
 ALL = ["ffdnet", "ffdnet_small", "cbdnet", "cbdnet_small", "sadnet", "sadnet_small"]
 
 

@@ -43,7 +43,7 @@ def _measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, th
 
     from bench.grids import SYNTHCITY_TRAIN
     from bench.runner import Context
-    from bench.suites import SynthcitySuite, SuiteOptions
+    from bench.suites import SuiteOptions, SynthcitySuite
     from bench.train import draw_batch
     from losses import build_objective
     from models import build_backbone
