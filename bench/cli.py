@@ -17,6 +17,17 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seg-checkpoint", type=Path, help="cityscapes: checkpoint of the evaluator")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="unpickle the segmenter checkpoint fully (runs code from it; only for files you trust)")
+    p.add_argument("--vgg-weights", type=Path,
+                   help="cityscapes: torchvision's vgg19-dcbb9e9d.pth (default: the torch hub cache)")
+    p.add_argument("--lpips-weights", type=Path,
+                   help="cityscapes: torchvision's alexnet-owt-7be5be79.pth for LPIPS (default: the torch hub cache)")
+
+
+def _suite_options(args):
+    from bench.suites import SuiteOptions
+
+    return SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint, args.trust_checkpoint,
+                        vgg_weights=args.vgg_weights, lpips_weights=args.lpips_weights)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,15 +72,14 @@ def cmd_run(args) -> int:
 
     from bench.grids import GRIDS
     from bench.runner import run_grid
-    from bench.suites import SuiteOptions, build_suite
+    from bench.suites import build_suite
 
     if args.threads:
         torch.set_num_threads(args.threads)
     grid = GRIDS.get(args.grid)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"--device {args.device} asked for, but torch sees no CUDA device; use --device cpu")
-    suite = build_suite(args.suite, SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint,
-                                                 args.trust_checkpoint))
+    suite = build_suite(args.suite, _suite_options(args))
     t0 = time.time()
     before, finished, failed = run_grid(grid, suite, args.results, args.device, log=_log)
     _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in {time.time() - t0:.0f} s")
@@ -94,10 +104,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from bench.suites import MIN_CLEAN_MIOU, MIN_NOISY_DROP, SuiteOptions, build_suite
+    from bench.suites import MIN_CLEAN_MIOU, MIN_NOISY_DROP, build_suite
 
-    suite = build_suite(args.suite, SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint,
-                                                 args.trust_checkpoint))
+    suite = build_suite(args.suite, _suite_options(args))
     root = suite.data_root(_log)
     _log(f"data: {root}")
     if args.suite != "synthcity":

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bench.config import TrainConfig
-from bench.grids import Grid
+from bench.grids import Grid, product
 from bench.report import render_report
 from bench.results import load_results
 from bench.runner import run_grid
@@ -16,7 +16,7 @@ from bench.suites import SuiteOptions, build_suite
 from bench.synthcity.dataset import SynthcitySpec
 
 TINY = SynthcitySpec(height=64, width=128, n_train=12, n_val=4)
-GRID = Grid("tiny", "test", backbones=("ffdnet_small",), objectives=("l1", "ssim"), test_sigmas=(25.0, 50.0),
+GRID = Grid("tiny", "test", product(("ffdnet_small",), ("l1", "ssim")), test_sigmas=(25.0, 50.0),
             train={"synthcity": TrainConfig(iterations=6, batch=2, crop=32, lr=1e-3, checkpoint_every=3)})
 
 

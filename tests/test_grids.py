@@ -1,0 +1,49 @@
+"""Grids: the paper's tables, cell counts, shared cells, and the embedded variants."""
+import csv
+from pathlib import Path
+
+import pytest
+
+from bench.grids import GRIDS, backbone_for
+from losses import OBJECTIVES
+from models import BACKBONES
+
+PAPER = Path(__file__).resolve().parents[1] / "results" / "paper_tables.csv"
+
+
+def _paper_pairs(table: str) -> set[tuple[str, str]]:
+    with open(PAPER) as f:
+        return {(r["backbone"], r["objective"]) for r in csv.DictReader(f) if r["table"] == table}
+
+
+@pytest.mark.parametrize(("grid", "table"), [("paper-table1", "1"), ("paper-table2", "2")])
+def test_paper_grids_have_exactly_the_rows_of_the_paper(grid, table):
+    assert set(GRIDS.get(grid).pairs) == _paper_pairs(table)
+
+
+def test_cell_counts():
+    counts = {name: len(GRIDS.get(name).cells("synthcity")) for name in GRIDS}
+    assert counts == {"smoke": 2, "objectives": 11, "paper-table1": 14, "paper-table2": 5, "full": 33}
+
+
+def test_every_grid_names_known_backbones_and_objectives_and_unique_cells():
+    for name in GRIDS:
+        for suite in ("synthcity", "cityscapes"):
+            cells = GRIDS.get(name).cells(suite)
+            assert len({c.cell_hash() for c in cells}) == len(cells)
+            for c in cells:
+                BACKBONES.get(c.backbone)
+                OBJECTIVES.get(c.objective)
+
+
+def test_synthcity_trains_the_reduced_variants_and_cityscapes_the_published_ones():
+    synth = {c.backbone for c in GRIDS.get("full").cells("synthcity")}
+    real = {c.backbone for c in GRIDS.get("full").cells("cityscapes")}
+    assert synth == {"ffdnet_small", "cbdnet_small", "sadnet_small"} and real == {"ffdnet", "cbdnet", "sadnet"}
+    assert backbone_for("ffdnet_small", "synthcity") == "ffdnet_small"
+
+
+def test_grids_share_cells_so_nothing_is_trained_twice():
+    full = {c.cell_hash() for c in GRIDS.get("full").cells("synthcity")}
+    for name in ("objectives", "paper-table1", "paper-table2"):
+        assert {c.cell_hash() for c in GRIDS.get(name).cells("synthcity")} <= full
