@@ -21,9 +21,24 @@ GRID = Grid("tiny", "test", product(("ffdnet_small",), ("l1", "ssim")), test_sig
 
 
 def _suite():
+    from losses.train_features import FeatureTrainSpec
     from seg_eval.train_embedded import SegTrainSpec
 
-    return build_suite("synthcity", SuiteOptions(synthcity=TINY, seg_train=SegTrainSpec(iterations=4, batch=2, crop=64)))
+    return build_suite("synthcity", SuiteOptions(synthcity=TINY, seg_train=SegTrainSpec(iterations=4, batch=2, crop=64),
+                                                 feature_train=FeatureTrainSpec(iterations=3, batch=4, crop=32)))
+
+
+def test_objectives_get_the_networks_they_need_and_results_record_them(tmp_path):
+    """Feature network (trained for the suite on first use), LPIPS formula, frozen segmenter, GAN."""
+    grid = Grid("needs", "test", product(("ffdnet_small",), ("d2sm", "lpips", "cross_entropy", "gan")),
+                test_sigmas=(25.0,), train=GRID.train)
+    assert run_grid(grid, _suite(), tmp_path, log=lambda *_: None) == (0, 4, 0)
+    cells = {r["config"]["objective"]: r for r in load_results(tmp_path, "synthcity") if r["kind"] == "cell"}
+    feats = cells["d2sm"]["weights"]["features"]
+    assert feats["width"] == 0.25 and len(feats["sha256"]) == 64 and "synthcity_vgg19" in feats["checkpoint"]
+    assert "LPIPS formula" in cells["lpips"]["weights"]["lpips"]["description"]
+    assert set(cells["cross_entropy"]["weights"]) == {"segmenter"} == set(cells["gan"]["weights"])
+    assert "d2sm" in cells["d2sm"]["train"]["final_terms"] and "d_loss" in cells["gan"]["train"]["final_terms"]
 
 
 def test_grid_runs_scores_reports_and_resumes(tmp_path):
