@@ -111,7 +111,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         clean, noisy, sigma, crop_labels = draw_batch(images, cfg, seed, it, labels if uses_labels else None)
         clean, noisy, sigma = clean.to(device), noisy.to(device), sigma.to(device)
         restored = model.restore(noisy, sigma)
-        loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels})
+        loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
         if not math.isfinite(float(loss.detach())):
             raise TrainingDiverged(f"loss is {float(loss.detach())} at iteration {it + 1} (terms {terms}); "
                                    "lower the learning rate or the objective's weights")

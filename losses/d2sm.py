@@ -103,8 +103,8 @@ class D2SMObjective(L1Objective):
 
     def __init__(self, features, layer: str = "conv5_4", divergence: Divergence = "kl",
                  sampling: Literal["queue", "internal"] = "queue", queue_size: int = 64, patch: int = 32,
-                 stride: int = 16, d2sm_weight: float = 1.0, l1_weight: float = 1.0) -> None:
-        super().__init__(l1_weight)
+                 stride: int = 16, d2sm_weight: float = 1.0, l1_weight: float = 1.0, **noise_terms) -> None:
+        super().__init__(l1_weight, **noise_terms)
         if sampling not in ("queue", "internal"):
             raise ValueError(f"unknown sampling {sampling!r} (queue, internal)")
         row_divergence(torch.ones(1, 1), torch.ones(1, 1), divergence)  # validates the name

@@ -15,8 +15,8 @@ class PerceptualObjective(L1Objective):
 
     needs = frozenset({"features"})
 
-    def __init__(self, features, layer: str = "conv3_2", perceptual_weight: float = 0.1, l1_weight: float = 1.0):
-        super().__init__(l1_weight)
+    def __init__(self, features, layer: str = "conv3_2", perceptual_weight: float = 0.1, l1_weight: float = 1.0, **noise_terms):
+        super().__init__(l1_weight, **noise_terms)
         self.use_frozen(features=features)
         self.layer, self.weight = layer, perceptual_weight
 
@@ -35,8 +35,8 @@ class LPIPSObjective(L1Objective):
 
     needs = frozenset({"lpips"})
 
-    def __init__(self, lpips, lpips_weight: float = 0.05, l1_weight: float = 1.0):
-        super().__init__(l1_weight)
+    def __init__(self, lpips, lpips_weight: float = 0.05, l1_weight: float = 1.0, **noise_terms):
+        super().__init__(l1_weight, **noise_terms)
         self.use_frozen(lpips=lpips)
         self.weight = lpips_weight
 
@@ -69,8 +69,8 @@ class ContextualObjective(L1Objective):
     needs = frozenset({"features"})
 
     def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, contextual_weight: float = 0.05,
-                 l1_weight: float = 1.0):
-        super().__init__(l1_weight)
+                 l1_weight: float = 1.0, **noise_terms):
+        super().__init__(l1_weight, **noise_terms)
         self.use_frozen(features=features)
         self.layer, self.h, self.weight = layer, h, contextual_weight
 
