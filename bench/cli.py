@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.paths import default_results_root
+from bench.paths import REPO_ROOT, default_results_root
+
+PAPER_TABLES = REPO_ROOT / "results" / "paper_tables.csv"
 
 
 def _suite_args(p: argparse.ArgumentParser) -> None:
@@ -44,10 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--report", action="store_true", help="print the grid's table when done")
 
-    p = sub.add_parser("report", help="print the ranked markdown table of finished cells")
+    p = sub.add_parser("report", help="print the ranked table of finished cells (markdown, csv, latex, html)")
     p.add_argument("--grid", default=None, help="only this grid's cells (default: every finished cell)")
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
+    p.add_argument("--format", default="markdown", choices=("markdown", "csv", "latex", "html"))
+    p.add_argument("--paper", nargs="?", const=PAPER_TABLES, type=Path, default=None, metavar="CSV",
+                   help="put the paper's numbers beside ours (default file: results/paper_tables.csv)")
 
     p = sub.add_parser("prepare", help="generate the suite's data, train its embedded evaluator and feature network")
     _suite_args(p)
@@ -88,18 +93,20 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
-def _render(results: Path, suite: str, grid_name: str | None) -> str:
+def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdown", paper: Path | None = None) -> str:
     from bench.grids import GRIDS
-    from bench.report import render_report
+    from bench.report import read_paper_tables, render_report
     from bench.results import load_results
 
     ids = {c.cell_hash() for c in GRIDS.get(grid_name).cells(suite)} if grid_name else None
     title = f"{suite}: grid {grid_name}" if grid_name else f"{suite}: all finished cells"
-    return render_report(load_results(results, suite), title, ids)
+    if paper is not None and not paper.is_file():
+        raise BenchError(f"paper tables {paper} do not exist (expected the csv of results/paper_tables.csv)")
+    return render_report(load_results(results, suite), title, ids, fmt, read_paper_tables(paper) if paper else None)
 
 
 def cmd_report(args) -> int:
-    print(_render(args.results, args.suite, args.grid))
+    print(_render(args.results, args.suite, args.grid, args.format, args.paper), end="")
     return 0
 
 
