@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--report", action="store_true", help="print the grid's table when done")
+    p.add_argument("--rerun", action="store_true", help="recompute finished (and failed) cells from scratch")
+    p.add_argument("--clean-failed", action="store_true", help="retry failed cells (from their last checkpoint)")
+    p.add_argument("--shard", type=_shard, metavar="I/N", help="run only cells I, I+N, I+2N, ... (job arrays)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="parallel local worker processes sharing the grid (threads per worker = cores / N)")
+
+    p = sub.add_parser("status", help="state of every cell of a grid: done, running (with progress), failed, pending")
+    p.add_argument("--grid", default="smoke")
+    p.add_argument("--suite", default="synthcity")
+    p.add_argument("--results", type=Path, default=default_results_root())
 
     p = sub.add_parser("report", help="print the ranked table of finished cells (markdown, csv, latex, html)")
     p.add_argument("--grid", default=None, help="only this grid's cells (default: every finished cell)")
@@ -72,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard(text: str) -> tuple[int, int]:
+    i, _, n = text.partition("/")
+    try:
+        return int(i), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, e.g. 0/4, not {text!r}") from None
+
+
 def cmd_run(args) -> int:
     import torch
 
@@ -79,18 +97,68 @@ def cmd_run(args) -> int:
     from bench.runner import run_grid
     from bench.suites import build_suite
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     grid = GRIDS.get(args.grid)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"--device {args.device} asked for, but torch sees no CUDA device; use --device cpu")
     suite = build_suite(args.suite, _suite_options(args))
+    if args.workers > 1:
+        return _run_workers(args, grid, suite)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     t0 = time.time()
-    before, finished, failed = run_grid(grid, suite, args.results, args.device, log=_log)
+    before, finished, failed = run_grid(grid, suite, args.results, args.device, log=_log, rerun=args.rerun,
+                                        clean_failed=args.clean_failed, shard=args.shard)
     _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in {time.time() - t0:.0f} s")
     if args.report:
         print(_render(args.results, suite.name, grid.name))
     return 1 if failed else 0
+
+
+def _run_workers(args, grid, suite) -> int:
+    """N copies of this command, one thread budget each; the cells' locks share the work out."""
+    import os
+    import subprocess
+
+    from losses.registry import objective_needs
+
+    cores = os.cpu_count() or 1
+    workers = min(args.workers, cores)
+    if workers < args.workers:
+        _log(f"--workers {args.workers} > {cores} cores: using {workers} workers of 1 thread")
+    threads = max(1, cores // workers)
+    # Prepare once (data, evaluator, feature network) so that workers never race to build them.
+    suite.data_root(_log)
+    suite.segmenter_files(_log)
+    if any("features" in objective_needs(c.objective) or "lpips" in objective_needs(c.objective)
+           for c in grid.cells(suite.name)):
+        suite.feature_files(_log)
+    argv = [a for a in sys.argv[1:] if not a.startswith("--workers") and a != str(args.workers)]
+    procs = []
+    for _ in range(workers):
+        cmd = [sys.executable, "-m", "bench", *argv, "--workers", "1", "--threads", str(threads)]
+        procs.append(subprocess.Popen([c for c in cmd if c != "--report"]))
+    _log(f"{workers} workers x {threads} threads started")
+    codes = [p.wait() for p in procs]
+    if args.report:
+        print(_render(args.results, suite.name, grid.name))
+    return max(codes)
+
+
+def cmd_status(args) -> int:
+    from bench.cell_state import cell_state
+    from bench.grids import GRIDS
+
+    cells = GRIDS.get(args.grid).cells(args.suite)
+    base = args.results / args.suite
+    counts: dict[str, int] = {}
+    print("| cell | state | progress | detail |\n|---|---|---:|---|")
+    for c in cells:
+        st = cell_state(base / c.dirname())
+        counts[st.state] = counts.get(st.state, 0) + 1
+        progress = f"{st.iteration}/{st.iterations}" if st.iteration is not None else ""
+        print(f"| {c.slug()} | {st.state} | {progress} | {st.detail[:100]} |")
+    print(f"\ngrid {args.grid} on {args.suite} ({base}): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    return 0
 
 
 def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdown", paper: Path | None = None) -> str:
@@ -190,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,
-                "list": cmd_list}[args.command](args)
+                "list": cmd_list, "status": cmd_status}[args.command](args)
     except BenchError as e:  # unknown names (UnknownNameError) included
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from bench.atomic import atomic_write_json, sha256_file
+from bench.cell_state import CHECKPOINT_FILE, FAILED_FILE, CellLock, cell_state
 from bench.config import CellConfig
 from bench.data import SplitData
 from bench.environment import environment, peak_rss_mb
@@ -28,8 +29,6 @@ from bench.train import train
 from losses import OBJECTIVES, build_objective
 from losses.registry import Resources, objective_needs
 from models import BACKBONES, build_backbone
-
-FAILED_FILE = "failed.json"
 
 
 def reference_dirname(cells: list[CellConfig]) -> str:
@@ -120,7 +119,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
                 pb.update(i - done[0])
                 done[0] = i
 
-            summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / "train.pth",
+            summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / CHECKPOINT_FILE,
                             ctx.device, log=log, labels=ctx.train_labels, progress=tick)
         t0 = time.time()
         metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device)
@@ -137,40 +136,87 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
         log_file.close()
 
 
+def select_shard(cells: list[CellConfig], shard: tuple[int, int] | None) -> list[CellConfig]:
+    """Cells ``i, i + n, i + 2n, ...`` of the grid for ``shard = (i, n)`` (job arrays)."""
+    if shard is None:
+        return cells
+    i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise BenchError(f"--shard {i}/{n}: expected i/n with 0 <= i < n")
+    return cells[i::n]
+
+
+def _reset(folder: Path, names: tuple[str, ...]) -> None:
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+
+
 def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
-             log: Callable[[str], None] = print) -> tuple[int, int, int]:
-    """Returns (done before, finished now, failed)."""
-    cells = grid.cells(suite.name)
+             log: Callable[[str], None] = print, rerun: bool = False, clean_failed: bool = False,
+             shard: tuple[int, int] | None = None) -> tuple[int, int, int]:
+    """Train and score the grid's pending cells; returns (done before, finished now, failed).
+
+    Each cell runs under its lock, so any number of processes (workers, job-array shards, a second
+    ``bench run`` by mistake) can share a results folder and every cell still runs exactly once.
+    Failed cells stay failed until ``clean_failed``; ``rerun`` recomputes finished cells from scratch.
+    """
+    cells = select_shard(grid.cells(suite.name), shard)
     validate(cells)
     base = results_root / suite.name
     check_writable(base)
-    pending = [c for c in cells if not (base / c.dirname() / RESULT_FILE).is_file()]
+    states = {c: cell_state(base / c.dirname()) for c in cells}
+    if clean_failed:
+        for c, st in states.items():
+            if st.state == "failed":
+                _reset(base / c.dirname(), (FAILED_FILE,))
+                states[c] = cell_state(base / c.dirname())
+    done = [c for c in cells if states[c].state == "done"]
+    corrupt = [c for c in cells if states[c].state == "corrupt"]
+    failed_before = [c for c in cells if states[c].state == "failed"]
+    todo = [c for c in cells if states[c].state == "pending" or (rerun and states[c].state in ("done", "failed"))]
+    for c in corrupt:
+        log(f"{c.slug()}: {states[c].detail}")
+    for c in failed_before:
+        log(f"{c.slug()}: failed earlier ({states[c].detail[:120]}); --clean-failed to retry it")
     ref = base / reference_dirname(cells)
-    log(f"grid {grid.name} on {suite.name}: {len(cells)} cells, {len(cells) - len(pending)} done, "
-        f"{len(pending)} to run; results in {base}")
-    if not pending and (ref / RESULT_FILE).is_file():
-        return len(cells), 0, 0
+    log(f"grid {grid.name} on {suite.name}: {len(cells)} cells, {len(done)} done, {len(todo)} to run"
+        + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
+    if not todo and (ref / RESULT_FILE).is_file():
+        return len(done), 0, len(corrupt) + len(failed_before)
     ctx = Context(suite, device, log)
-    run_reference(ctx, cells, ref)
-    finished = failed = 0
-    with bar(len(pending), f"grid {grid.name}", unit="cell") as pb:
-        for cell in pending:
+    with CellLock(ref) as lock:
+        if lock.acquire():
+            run_reference(ctx, cells, ref)
+    finished = failed = skipped = 0
+    with bar(len(todo), f"grid {grid.name}", unit="cell") as pb:
+        for cell in todo:
             folder = base / cell.dirname()
-            t0 = time.time()
-            try:
-                r = run_cell(ctx, cell, folder)
-                finished += 1
-                m = r["metrics"]
-                log(f"[{finished + failed}/{len(pending)}] {cell.slug()}: " + ", ".join(
-                    f"s{k} {v['psnr']:.2f} dB / {v['ssim']:.4f} / mIoU {v['miou']:.4f}" for k, v in m.items())
-                    + f" ({time.time() - t0:.0f} s)")
-            except (BenchError, RuntimeError, ValueError) as e:
-                failed += 1
-                atomic_write_json(folder / FAILED_FILE, {"error": f"{type(e).__name__}: {e}",
-                                                         "traceback": traceback.format_exc(), "created": _now()})
-                log(f"[{finished + failed}/{len(pending)}] {cell.slug()} FAILED: {e}")
+            with CellLock(folder) as lock:
+                if not lock.acquire():
+                    skipped += 1
+                    log(f"{cell.slug()}: running in another process; skipped")
+                    pb.update(1)
+                    continue
+                if rerun and states[cell].state in ("done", "failed"):
+                    _reset(folder, (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
+                elif cell_state(folder).state == "done":  # finished by another process since we looked
+                    pb.update(1)
+                    continue
+                t0 = time.time()
+                try:
+                    r = run_cell(ctx, cell, folder)
+                    finished += 1
+                    m = r["metrics"]
+                    log(f"[{finished + failed}/{len(todo)}] {cell.slug()}: " + ", ".join(
+                        f"s{k} {v['psnr']:.2f} dB / {v['ssim']:.4f} / mIoU {v['miou']:.4f}" for k, v in m.items())
+                        + f" ({time.time() - t0:.0f} s)")
+                except (BenchError, RuntimeError, ValueError) as e:
+                    failed += 1
+                    atomic_write_json(folder / FAILED_FILE, {"error": f"{type(e).__name__}: {e}",
+                                                             "traceback": traceback.format_exc(), "created": _now()})
+                    log(f"[{finished + failed}/{len(todo)}] {cell.slug()} FAILED: {e}")
             pb.update(1)
-    return len(cells) - len(pending), finished, failed
+    return len(done), finished, failed + len(corrupt) + len(failed_before)
 
 
 def _now() -> str:

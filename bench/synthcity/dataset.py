@@ -6,6 +6,7 @@ so that one loader (bench.data) reads both suites.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import time
@@ -82,11 +83,25 @@ def ensure_synthcity(spec: SynthcitySpec = SynthcitySpec(), root: Path | None = 
     """
     base = root if root is not None else cache_root() / "synthcity"
     out = base / spec.key()
+    if _complete(out, spec):
+        return out
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / f".{spec.key()}.lock", "w") as lock:  # concurrent runs: one generates, the others wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _complete(out, spec):
+            _generate_into(out, base, spec, workers, log)
+    return out
+
+
+def _complete(out: Path, spec: SynthcitySpec) -> bool:
     manifest = out / "manifest.json"
-    if manifest.is_file():
-        meta = json.loads(manifest.read_text())
-        if meta.get("generator_version") == GENERATOR_VERSION and meta.get("spec") == asdict(spec):
-            return out
+    if not manifest.is_file():
+        return False
+    meta = json.loads(manifest.read_text())
+    return meta.get("generator_version") == GENERATOR_VERSION and meta.get("spec") == asdict(spec)
+
+
+def _generate_into(out: Path, base: Path, spec: SynthcitySpec, workers: int, log) -> None:
     tmp = base / f".{spec.key()}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
@@ -98,4 +113,3 @@ def ensure_synthcity(spec: SynthcitySpec = SynthcitySpec(), root: Path | None = 
         indent=1))
     tmp.rename(out)
     log(f"generated in {time.time() - t0:.1f} s")
-    return out

@@ -1,0 +1,117 @@
+"""Real processes, killed and raced: nothing lost, nothing done twice, nothing corrupt used."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cell_state import CellLock, cell_state, lock_holder
+from bench.errors import BenchError
+from bench.results import load_results
+
+DRIVER = Path(__file__).with_name("grid_driver.py")
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    """Data and evaluator of the tiny suite, made once before processes share them."""
+    sys.path.insert(0, str(DRIVER.parent))
+    import grid_driver
+
+    s = grid_driver.suite()
+    s.data_root(lambda *_: None)
+    s.segmenter_files(lambda *_: None)
+
+
+def _drive(results, objectives, *extra, wait=True):
+    cmd = [sys.executable, str(DRIVER), str(results), objectives, *extra]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def _summary(proc_stdout):
+    return json.loads(proc_stdout.strip().splitlines()[-1])
+
+
+def _cells(results):
+    return {r["config"]["objective"]: r for r in load_results(results, "synthcity") if r["kind"] == "cell"}
+
+
+def test_kill_9_mid_training_resumes_to_the_uninterrupted_result(tmp_path, prepared):
+    full = _drive(tmp_path / "a", "l1")
+    assert full.returncode == 0, full.stderr
+    killed = _drive(tmp_path / "b", "l1", "--kill-after-checkpoint", "20")
+    assert killed.returncode == -9
+    folder = next((tmp_path / "b" / "synthcity").glob("ffdnet_small__l1*"))
+    st = cell_state(folder)
+    assert st.state == "pending" and "checkpoint" in st.detail  # the lock died with the process
+    resumed = _drive(tmp_path / "b", "l1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from train.pth at iteration 20" in (folder / "log.txt").read_text()
+    a, b = _cells(tmp_path / "a")["l1"], _cells(tmp_path / "b")["l1"]
+    assert a["metrics"]["25"]["per_image"] == b["metrics"]["25"]["per_image"]
+    assert a["metrics"]["25"]["miou"] == b["metrics"]["25"]["miou"]
+
+
+def test_kill_during_the_result_write_never_leaves_a_readable_half_result(tmp_path, prepared):
+    killed = _drive(tmp_path, "l1", "--kill-in-result-write")
+    assert killed.returncode == -9
+    folder = next((tmp_path / "synthcity").glob("ffdnet_small__l1*"))
+    assert not (folder / "result.json").exists() and list(folder.glob(".result.json.*.tmp"))
+    assert cell_state(folder).state == "pending" and _cells(tmp_path) == {}
+    again = _drive(tmp_path, "l1")
+    assert again.returncode == 0 and _summary(again.stdout)["finished"] == 1
+    assert cell_state(folder).state == "done"
+
+
+def test_two_processes_on_one_folder_run_every_cell_exactly_once(tmp_path, prepared):
+    objectives = "l1,ssim,gan,explode"
+    procs = [_drive(tmp_path, objectives, wait=False) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    summaries = [_summary(o[0]) for o in outs]
+    assert sum(s["finished"] for s in summaries) == 3, outs
+    for folder in (tmp_path / "synthcity").glob("ffdnet_small__*"):
+        log = (folder / "log.txt").read_text()
+        assert log.count("iter 30/30") <= 1 and log.count(" done") <= 1, folder.name  # trained by one process only
+        assert "resumed" not in log
+    assert len(_cells(tmp_path)) == 3
+
+
+def test_a_failing_cell_is_marked_with_its_reason_and_the_others_go_on(tmp_path, prepared):
+    out = _drive(tmp_path, "explode,l1")
+    assert out.returncode == 1 and _summary(out.stdout) == {"before": 0, "finished": 1, "failed": 1}
+    folder = next((tmp_path / "synthcity").glob("ffdnet_small__explode*"))
+    st = cell_state(folder)
+    assert st.state == "failed" and "loss is nan at iteration 3" in st.detail
+    assert "l1" in _cells(tmp_path)
+    # a later run does not retry it unless asked, and still reports it
+    again = _drive(tmp_path, "explode,l1")
+    assert again.returncode == 1 and _summary(again.stdout)["finished"] == 0
+
+
+def test_corrupt_result_and_checkpoint_are_reported_not_used(tmp_path, prepared):
+    assert _drive(tmp_path, "l1").returncode == 0
+    folder = next((tmp_path / "synthcity").glob("ffdnet_small__l1*"))
+    (folder / "result.json").write_text('{"schema": 1, "metr')
+    assert cell_state(folder).state == "corrupt"
+    with pytest.raises(BenchError, match="corrupt"):
+        load_results(tmp_path, "synthcity")
+    out = _drive(tmp_path, "l1")
+    assert out.returncode == 1 and "corrupt" in out.stderr
+    # a corrupt checkpoint: the cell fails with the reason instead of training from garbage
+    (folder / "result.json").unlink()
+    (folder / "train.pth").write_bytes(b"\x00garbage")
+    out = _drive(tmp_path, "l1")
+    assert out.returncode == 1 and "corrupt or incompatible" in cell_state(folder).detail
+
+
+def test_lock_is_exclusive_and_released(tmp_path):
+    a, b = CellLock(tmp_path), CellLock(tmp_path)
+    assert a.acquire() and not b.acquire()
+    assert lock_holder(tmp_path)["pid"] == os.getpid()
+    a.release()
+    assert lock_holder(tmp_path) is None and b.acquire()
+    b.release()
