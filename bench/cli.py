@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=_shard, metavar="I/N", help="run only cells I, I+N, I+2N, ... (job arrays)")
     p.add_argument("--workers", type=int, default=1,
                    help="parallel local worker processes sharing the grid (threads per worker = cores / N)")
+    p.add_argument("--launcher", choices=("local", "submitit"), default="local",
+                   help="submitit: one Slurm job per pending cell (see --cluster, --partition ...)")
+    p.add_argument("--cluster", default=None, help="submitit cluster: slurm (default when available), local, debug")
+    p.add_argument("--partition", default=None, help="Slurm partition")
+    p.add_argument("--timeout-min", type=int, default=24 * 60, help="Slurm time limit per cell (minutes)")
+    p.add_argument("--gpus-per-node", type=int, default=0)
+    p.add_argument("--cpus-per-task", type=int, default=8)
+    p.add_argument("--wait", action="store_true", help="submitit: wait for the jobs and report failures")
 
     p = sub.add_parser("status", help="state of every cell of a grid: done, running (with progress), failed, pending")
     p.add_argument("--grid", default="smoke")
@@ -101,6 +109,8 @@ def cmd_run(args) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"--device {args.device} asked for, but torch sees no CUDA device; use --device cpu")
     suite = build_suite(args.suite, _suite_options(args))
+    if args.launcher == "submitit":
+        return _submit(args, grid, suite)
     if args.workers > 1:
         return _run_workers(args, grid, suite)
     if args.threads:
@@ -111,6 +121,24 @@ def cmd_run(args) -> int:
     _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in {time.time() - t0:.0f} s")
     if args.report:
         print(_render(args.results, suite.name, grid.name))
+    return 1 if failed else 0
+
+
+def _submit(args, grid, suite) -> int:
+    from bench.launchers import SlurmOptions, submit_cells
+
+    slurm = SlurmOptions(args.cluster, args.partition, args.timeout_min, args.gpus_per_node, args.cpus_per_task)
+    jobs = submit_cells(grid, suite.name, _suite_options(args), args.results, args.device, slurm, log=_log)
+    if not args.wait:
+        _log(f"follow them with: python -m bench status --grid {grid.name} --suite {suite.name} --results {args.results}")
+        return 0
+    failed = 0
+    for job in jobs:
+        try:
+            job.result()
+        except Exception as e:  # noqa: BLE001 - a job's failure is reported, the others are awaited
+            failed += 1
+            _log(f"job {job.job_id} failed: {str(e).splitlines()[-1] if str(e) else type(e).__name__}")
     return 1 if failed else 0
 
 

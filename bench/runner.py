@@ -153,7 +153,7 @@ def _reset(folder: Path, names: tuple[str, ...]) -> None:
 
 def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
              log: Callable[[str], None] = print, rerun: bool = False, clean_failed: bool = False,
-             shard: tuple[int, int] | None = None) -> tuple[int, int, int]:
+             shard: tuple[int, int] | None = None, only: set[str] | None = None) -> tuple[int, int, int]:
     """Train and score the grid's pending cells; returns (done before, finished now, failed).
 
     Each cell runs under its lock, so any number of processes (workers, job-array shards, a second
@@ -161,6 +161,10 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
     Failed cells stay failed until ``clean_failed``; ``rerun`` recomputes finished cells from scratch.
     """
     cells = select_shard(grid.cells(suite.name), shard)
+    if only is not None:
+        cells = [c for c in cells if c.cell_hash() in only]
+        if not cells:
+            raise BenchError(f"no cell of grid {grid.name} has id {sorted(only)[0]}")
     validate(cells)
     base = results_root / suite.name
     check_writable(base)
