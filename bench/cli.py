@@ -15,8 +15,11 @@ PAPER_TABLES = REPO_ROOT / "results" / "paper_tables.csv"
 def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default="synthcity", help="synthcity (embedded, default) or cityscapes")
     p.add_argument("--data-root", type=Path, help="dataset folder holding leftImg8bit/ and gtFine/")
-    p.add_argument("--seg-config", type=Path, help="cityscapes: mmseg config file of the evaluator")
-    p.add_argument("--seg-checkpoint", type=Path, help="cityscapes: checkpoint of the evaluator")
+    p.add_argument("--seg-config", help="cityscapes: the evaluator's mmseg config, a file or a name among mmseg's "
+                   "Cityscapes configs (e.g. segformer_mit-b0_8xb1-160k_cityscapes-1024x1024)")
+    p.add_argument("--seg-checkpoint", help="cityscapes: the evaluator's weights, a file, a URL or 'zoo' (the model "
+                   "zoo's for that config); URLs need --allow-download unless already in the torch hub cache")
+    p.add_argument("--allow-download", action="store_true", help="fetch a segmenter checkpoint given as a URL/zoo")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="unpickle the segmenter checkpoint fully (runs code from it; only for files you trust)")
     p.add_argument("--vgg-weights", type=Path,
@@ -29,7 +32,8 @@ def _suite_options(args):
     from bench.suites import SuiteOptions
 
     return SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint, args.trust_checkpoint,
-                        vgg_weights=args.vgg_weights, lpips_weights=args.lpips_weights)
+                        allow_download=args.allow_download, vgg_weights=args.vgg_weights,
+                        lpips_weights=args.lpips_weights)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update-baseline", action="store_true", help="write the current values as the new baseline")
 
     sub.add_parser("list", help="grids (with cell counts), backbones and objectives")
+
+    p = sub.add_parser("cityscapes-labels", help="write *_gtFine_labelTrainIds.png from *_gtFine_labelIds.png "
+                       "with cityscapesscripts' label table")
+    p.add_argument("--data-root", type=Path, required=True, help="the folder holding leftImg8bit/ and gtFine/")
+    p.add_argument("--force", action="store_true", help="rewrite existing train-id files")
+
+    p = sub.add_parser("doctor", help="what the suite needs, what was found (with checksums), how to get the rest")
+    _suite_args(p)
+    p.add_argument("--grid", default="full", help="the grid whose objectives decide what is needed")
     return parser
 
 
@@ -170,6 +183,23 @@ def _run_workers(args, grid, suite) -> int:
     if args.report:
         print(_render(args.results, suite.name, grid.name))
     return max(codes)
+
+
+def cmd_cityscapes_labels(args) -> int:
+    from bench.cityscapes import make_train_ids, validate
+
+    make_train_ids(args.data_root, force=args.force, log=_log)
+    counts = validate(args.data_root, _log)
+    _log(f"layout ok: {counts['train']} train / {counts['val']} val images")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from bench.doctor import diagnose
+
+    lines, ok = diagnose(args.suite, _suite_options(args), args.grid)
+    print("\n".join(lines))
+    return 0 if ok else 1
 
 
 def cmd_status(args) -> int:
@@ -286,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,
-                "list": cmd_list, "status": cmd_status}[args.command](args)
+                "list": cmd_list, "status": cmd_status, "cityscapes-labels": cmd_cityscapes_labels,
+                "doctor": cmd_doctor}[args.command](args)
     except BenchError as e:  # unknown names (UnknownNameError) included
         print(f"error: {e}", file=sys.stderr)
         return 2

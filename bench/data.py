@@ -54,7 +54,8 @@ def list_split(root: Path, split: str) -> list[Sample]:
     if unpaired:
         extra = ""
         if any((gt_dir / s.split("_")[0] / f"{s}_gtFine_labelIds.png").is_file() for s in unpaired[:3]):
-            extra = " (labelIds found: create the train-id files from them first)"
+            extra = (" (labelIds found: create the train-id files with "
+                     f"`python -m bench cityscapes-labels --data-root {root}`)")
         raise BenchError(f"{len(unpaired)} images of {split} have no {LABEL_SUFFIX} label, e.g. {unpaired[0]}{extra}")
     return samples
 

@@ -47,6 +47,7 @@ class Context:
         self.suite, self.device, self.log = suite, torch.device(device), log
         root = suite.data_root(log)
         self.segmenter = suite.build_segmenter(device, log)
+        self.segmenter.probe()  # compiled-op or shape problems surface here, before any training
         seg = self.segmenter
         self.weights = {"segmenter": {"config": seg.config_path, "checkpoint": seg.checkpoint_path,
                                       "sha256": seg.checkpoint_sha256}}

@@ -33,6 +33,7 @@ class SuiteOptions:
     seg_config: Path | None = None
     seg_checkpoint: Path | None = None
     trust_checkpoint: bool = False
+    allow_download: bool = False  # cityscapes: fetch a segmenter checkpoint given as a URL (or "zoo")
     vgg_weights: Path | None = None  # cityscapes: torchvision vgg19 file (default: the torch hub cache)
     lpips_weights: Path | None = None  # cityscapes: torchvision alexnet file for LPIPS (default: the hub cache)
     synthcity: SynthcitySpec = field(default_factory=SynthcitySpec)
@@ -202,24 +203,28 @@ class CityscapesSuite(Suite):
                              "leftImg8bit/ and gtFine/) or set CITYSCAPES_DATASET")
         self._root = Path(root)
         if not (opts.seg_config and opts.seg_checkpoint):
-            raise BenchError("the cityscapes suite needs a segmenter: pass --seg-config (an mmseg Cityscapes config "
-                             "file) and --seg-checkpoint (its weights file)")
-        self.config, self.checkpoint = Path(opts.seg_config), Path(opts.seg_checkpoint)
+            raise BenchError("the cityscapes suite needs a segmenter: pass --seg-config (an mmseg Cityscapes config: "
+                             "a file, or a name among mmseg's, e.g. segformer_mit-b0_8xb1-160k_cityscapes-1024x1024) "
+                             "and --seg-checkpoint (its weights: a file, a URL, or 'zoo' for the model zoo's, with "
+                             "--allow-download)")
+        from seg_eval.resolve import resolve_config
+
+        self.config = resolve_config(opts.seg_config)
+        self.checkpoint_spec = str(opts.seg_checkpoint)
+        self.allow_download = opts.allow_download
         self.trust_checkpoint = opts.trust_checkpoint
         self.vgg_weights, self.lpips_weights = opts.vgg_weights, opts.lpips_weights
 
     def data_root(self, log=print) -> Path:
-        from bench.data import list_split
+        from bench.cityscapes import validate
 
-        for split in ("train", "val"):
-            list_split(self._root, split)  # raises a clear error on a wrong layout
+        validate(self._root, log)  # clear errors on a wrong layout, missing train ids; warns on subsets
         return self._root
 
     def segmenter_files(self, log=print) -> tuple[Path, Path]:
-        for p, what in ((self.config, "config"), (self.checkpoint, "checkpoint")):
-            if not p.is_file():
-                raise BenchError(f"segmenter {what} {p} does not exist")
-        return self.config, self.checkpoint
+        from seg_eval.resolve import resolve_checkpoint
+
+        return self.config, resolve_checkpoint(self.checkpoint_spec, self.config, self.allow_download, log)
 
     def feature_files(self, log=print) -> tuple[Path, float]:
         from losses.pretrained import resolve_torchvision_weights

@@ -95,6 +95,10 @@ class Segmenter:
         out = self.model.predict(inputs, data["data_samples"])
         return torch.stack([o.pred_sem_seg.data[0] for o in out]).cpu()
 
+    def probe(self, size: tuple[int, int] = (64, 128)) -> None:
+        """One tiny prediction: a model that needs compiled mmcv ops fails here, with the models that work."""
+        self.predict(torch.zeros(1, 3, *size, dtype=torch.uint8))
+
     def logits(self, rgb: torch.Tensor) -> torch.Tensor:
         """Differentiable class scores for training objectives.
 

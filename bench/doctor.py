@@ -1,0 +1,129 @@
+"""``python -m bench doctor``: what a suite needs for a grid, what was found (with checksums), what to do.
+
+Nothing is downloaded or trained here; every missing piece comes with the command that provides it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.atomic import sha256_file
+from bench.errors import BenchError
+
+Check = tuple[str, Callable[[], str]]  # (what, probe returning what was found; raises BenchError if missing)
+
+
+def _needs(grid_name: str, suite: str) -> set[str]:
+    from bench.grids import GRIDS
+    from losses.registry import objective_needs
+
+    needs: set[str] = set()
+    for c in GRIDS.get(grid_name).cells(suite):
+        needs |= objective_needs(c.objective)
+    return needs
+
+
+def _file(path) -> str:
+    return f"{path} (sha256 {sha256_file(path)[:16]}...)"
+
+
+def _environment() -> str:
+    import torch
+
+    from seg_eval import mmcv_compat
+
+    cuda = f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} device(s)" if torch.cuda.is_available() else "no CUDA"
+    mmcv = "mmcv-lite + compat (pure-PyTorch models only)" if mmcv_compat.LITE else "full mmcv (compiled ops)"
+    return f"torch {torch.__version__}, {cuda}; {mmcv}"
+
+
+def synthcity_checks(opts, needs: set[str]) -> list[Check]:
+    from bench.suites import SynthcitySuite
+    from bench.synthcity.dataset import _complete
+
+    suite = SynthcitySuite(opts)
+
+    def data() -> str:
+        from bench.paths import cache_root
+
+        out = (opts.data_root or cache_root() / "synthcity") / suite.spec.key()
+        return str(out) if _complete(out, suite.spec) else f"not generated yet: the first run makes it in ~10 s ({out})"
+
+    def segmenter() -> str:
+        found = suite.locate_segmenter()
+        if found is None:
+            return "absent: `python -m bench prepare --only segmenter` trains it (~9 min on 2 cores; automatic on first run)"
+        return f"{_file(found[0])}, clean mIoU {found[1].get('clean_miou')}"
+
+    def features() -> str:
+        found = suite.feature_weights().locate()
+        if found is None:
+            return "absent: `python -m bench prepare --only features` trains it (~5 min; automatic on first use)"
+        return f"{_file(found[0])}, val macro F1 {found[1].get('val_macro_f1')}"
+
+    checks = [("environment", _environment), ("data", data), ("evaluator", segmenter)]
+    if needs & {"features", "lpips"}:
+        checks.append(("feature network (VGG19 topology, embedded)", features))
+    return checks
+
+
+def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
+    from pathlib import Path
+
+    from losses.pretrained import resolve_torchvision_weights
+
+    def data() -> str:
+        from bench.cityscapes import validate
+
+        if not opts.data_root:
+            raise BenchError("no --data-root (or CITYSCAPES_DATASET): the folder holding leftImg8bit/ and gtFine/")
+        warnings: list[str] = []
+        counts = validate(Path(opts.data_root), warnings.append)
+        return f"{opts.data_root}: {counts['train']} train / {counts['val']} val" + "".join(f"; {w}" for w in warnings)
+
+    def config() -> str:
+        from seg_eval.resolve import DEFAULT_CONFIG, resolve_config
+
+        if not opts.seg_config:
+            raise BenchError(f"no --seg-config; the documented default is {DEFAULT_CONFIG}")
+        return str(resolve_config(opts.seg_config))
+
+    def checkpoint() -> str:
+        from seg_eval.resolve import resolve_checkpoint, resolve_config
+
+        if not opts.seg_checkpoint:
+            raise BenchError("no --seg-checkpoint: a file, a URL, or 'zoo' (then run with --allow-download once)")
+        cfg = resolve_config(opts.seg_config) if opts.seg_config else None
+        try:
+            return _file(resolve_checkpoint(opts.seg_checkpoint, cfg, allow_download=False))
+        except BenchError as e:
+            raise BenchError(f"{e}; fetch it with `python -m bench prepare --suite cityscapes --data-root ... "
+                             f"--seg-config {opts.seg_config} --seg-checkpoint {opts.seg_checkpoint} --allow-download`") from None
+
+    def labels_tool() -> str:
+        import cityscapesscripts
+
+        return f"cityscapesscripts {getattr(cityscapesscripts, '__version__', 'installed')}"
+
+    checks = [("environment", _environment), ("data", data), ("label table", labels_tool),
+              ("segmenter config", config), ("segmenter checkpoint", checkpoint)]
+    if needs & {"features"}:
+        checks.append(("ImageNet VGG19", lambda: _file(resolve_torchvision_weights("vgg19", opts.vgg_weights))))
+    if "lpips" in needs:
+        checks.append(("ImageNet AlexNet (LPIPS)", lambda: _file(resolve_torchvision_weights("alexnet",
+                                                                                              opts.lpips_weights))))
+    return checks
+
+
+def diagnose(suite: str, opts, grid: str) -> tuple[list[str], bool]:
+    needs = _needs(grid, suite)
+    checks = synthcity_checks(opts, needs) if suite == "synthcity" else cityscapes_checks(opts, needs)
+    lines = [f"d2sm-bench doctor: suite {suite}, grid {grid} (objectives need: {', '.join(sorted(needs)) or 'nothing'})"]
+    ok = True
+    for what, probe in checks:
+        try:
+            lines.append(f"  ok       {what}: {probe()}")
+        except (BenchError, ImportError) as e:
+            ok = False
+            lines.append(f"  MISSING  {what}: {e}")
+    lines.append("all found" if ok else "some pieces are missing: see the commands above")
+    return lines, ok
