@@ -11,6 +11,7 @@ Nothing is done when the real compiled mmcv is installed.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -52,7 +53,10 @@ def install() -> bool:
         spec = None
     if spec is not None:
         return False
-    sys.modules["mmcv._ext"] = _MissingExt("mmcv._ext")
+    ext = _MissingExt("mmcv._ext")
+    # A spec without a loader: importlib/pkgutil lookups (mmengine's mmcv_full_available) see "no compiled mmcv".
+    ext.__spec__ = importlib.machinery.ModuleSpec("mmcv._ext", None)
+    sys.modules["mmcv._ext"] = ext
     return True
 
 

@@ -59,6 +59,10 @@ class Segmenter:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model = init_model(cfg, None, device=device)
+        if device == "cpu":
+            from mmengine.model import revert_sync_batchnorm
+
+            self.model = revert_sync_batchnorm(self.model)  # Cityscapes configs use SyncBN; one CPU process has none
         self.config_path = str(config)
         self.checkpoint_path = str(checkpoint) if checkpoint else None
         self.checkpoint_sha256 = None
@@ -69,6 +73,16 @@ class Segmenter:
             if missing:
                 raise BenchError(f"checkpoint {checkpoint} does not fit config {config}: "
                                  f"{len(missing)} weights missing, e.g. {sorted(missing)[0]}")
+            classes = (ckpt.get("meta") or {}).get("dataset_meta", {}).get("classes")
+            if classes is not None and tuple(classes) != tuple(CLASSES):
+                raise BenchError(f"checkpoint {checkpoint} was trained on {len(classes)} classes ({', '.join(classes[:3])}"
+                                 ", ...), not the 19 Cityscapes train classes")
+            shapes = self.model.state_dict()
+            wrong = [k for k, v in sd.items() if k in shapes and tuple(v.shape) != tuple(shapes[k].shape)]
+            if wrong:
+                raise BenchError(f"checkpoint {checkpoint} does not fit config {config}: {wrong[0]} has shape "
+                                 f"{tuple(sd[wrong[0]].shape)}, the config's is {tuple(shapes[wrong[0]].shape)}"
+                                 + (" (a head for another number of classes than 19?)" if "conv_seg" in wrong[0] else ""))
             load_state_dict(self.model, sd, strict=True)
             self.checkpoint_sha256 = sha256_file(Path(checkpoint))
         self.model.eval()
