@@ -26,7 +26,8 @@ def identity_restore(noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...], seed: int, segmenter,
-             device: torch.device, batch: int = 8, progress: Callable[[int], None] | None = None) -> dict:
+             device: torch.device, batch: int = 8, progress: Callable[[int], None] | None = None,
+             amp: bool = False) -> dict:
     """Per sigma: mean PSNR/SSIM, mIoU, per-class IoU, IoU areas and per-image values.
 
     ``restore=None`` scores the clean images themselves (the "clean input" reference row); its
@@ -51,7 +52,7 @@ def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...
                 noise = torch.stack([eval_noise(val.samples[i].image_id, sigma, seed, tuple(clean.shape[1:]))
                                      for i in idx])
                 level = torch.full((len(idx),), sigma / 255.0)
-                with torch.no_grad():
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     restored = restore((clean + noise).to(device), level.to(device))
                 out_u8 = quantize(restored.float()).cpu()
             scored = to_unit(out_u8)

@@ -43,8 +43,10 @@ def reference_dirname(cells: list[CellConfig]) -> str:
 class Context:
     """What every cell of a run shares: the suite's data (in memory), its segmenter, its weights."""
 
-    def __init__(self, suite: Suite, device: str, log: Callable[[str], None]) -> None:
-        self.suite, self.device, self.log = suite, torch.device(device), log
+    def __init__(self, suite: Suite, device: str, log: Callable[[str], None], amp: bool = False) -> None:
+        self.suite, self.device, self.log, self.amp = suite, torch.device(device), log, amp
+        if amp and self.device.type != "cuda":
+            raise BenchError("--amp is for CUDA (bf16 convolutions on CPU are 10-25x slower than fp32 here)")
         root = suite.data_root(log)
         self.segmenter = suite.build_segmenter(device, log)
         self.segmenter.probe()  # compiled-op or shape problems surface here, before any training
@@ -121,14 +123,14 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
                 done[0] = i
 
             summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / CHECKPOINT_FILE,
-                            ctx.device, log=log, labels=ctx.train_labels, progress=tick)
+                            ctx.device, log=log, labels=ctx.train_labels, progress=tick, amp=ctx.amp)
         t0 = time.time()
-        metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device)
+        metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device, amp=ctx.amp)
         result = {"kind": "cell", "cell_id": cell.cell_hash(), "slug": cell.slug(), "config": cell.to_dict(),
                   "metrics": metrics, "train": summary, "eval_seconds": round(time.time() - t0, 2),
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "peak_rss_mb": peak_rss_mb(), "weights": ctx.weights_for(cell.objective), "env": environment(str(ctx.device)),
-                  "seed": cell.seed, "created": _now()}
+                  "seed": cell.seed, "amp": ctx.amp, "created": _now()}
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)
         log("done")
@@ -154,7 +156,8 @@ def _reset(folder: Path, names: tuple[str, ...]) -> None:
 
 def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
              log: Callable[[str], None] = print, rerun: bool = False, clean_failed: bool = False,
-             shard: tuple[int, int] | None = None, only: set[str] | None = None) -> tuple[int, int, int]:
+             shard: tuple[int, int] | None = None, only: set[str] | None = None, amp: bool = False
+             ) -> tuple[int, int, int]:
     """Train and score the grid's pending cells; returns (done before, finished now, failed).
 
     Each cell runs under its lock, so any number of processes (workers, job-array shards, a second
@@ -188,7 +191,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
         + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
     if not todo and (ref / RESULT_FILE).is_file():
         return len(done), 0, len(corrupt) + len(failed_before)
-    ctx = Context(suite, device, log)
+    ctx = Context(suite, device, log, amp)
     with CellLock(ref) as lock:
         if lock.acquire():
             run_reference(ctx, cells, ref)

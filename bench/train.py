@@ -88,7 +88,8 @@ def load_checkpoint(state: TrainState, path: Path, objective: Objective | None =
 
 def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: TrainConfig, seed: int,
           ckpt_path: Path, device: torch.device, log: Callable[[str], None] = print,
-          labels: torch.Tensor | None = None, progress: Callable[[int], None] | None = None) -> dict:
+          labels: torch.Tensor | None = None, progress: Callable[[int], None] | None = None,
+          amp: bool = False) -> dict:
     """Train ``model`` in place up to ``cfg.iterations``; resume from ``ckpt_path`` if it exists.
 
     Returns a summary: iterations done in this call, seconds, the last logged loss terms.
@@ -110,8 +111,10 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         it = state.iteration
         clean, noisy, sigma, crop_labels = draw_batch(images, cfg, seed, it, labels if uses_labels else None)
         clean, noisy, sigma = clean.to(device), noisy.to(device), sigma.to(device)
-        restored = model.restore(noisy, sigma)
-        loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):  # --amp: bf16 on CUDA
+            restored = model.restore(noisy, sigma)
+            loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
+        loss = loss.float()
         if not math.isfinite(float(loss.detach())):
             raise TrainingDiverged(f"loss is {float(loss.detach())} at iteration {it + 1} (terms {terms}); "
                                    "lower the learning rate or the objective's weights")
