@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="markdown", choices=("markdown", "csv", "latex", "html"))
     p.add_argument("--paper", nargs="?", const=PAPER_TABLES, type=Path, default=None, metavar="CSV",
                    help="put the paper's numbers beside ours (default file: results/paper_tables.csv)")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="also write the figures (PNG) into DIR")
 
     p = sub.add_parser("prepare", help="generate the suite's data, train its embedded evaluator and feature network")
     _suite_args(p)
@@ -234,6 +235,17 @@ def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdo
 
 def cmd_report(args) -> int:
     print(_render(args.results, args.suite, args.grid, args.format, args.paper), end="")
+    if args.plots:
+        from bench.grids import GRIDS
+        from bench.plots import write_plots
+        from bench.results import load_results
+        from bench.runner import Context
+        from bench.suites import SuiteOptions, build_suite
+
+        ids = {c.cell_hash() for c in GRIDS.get(args.grid).cells(args.suite)} if args.grid else None
+        ctx = Context(build_suite(args.suite, SuiteOptions()), "cpu", _log) if args.suite == "synthcity" else None
+        for path in write_plots(load_results(args.results, args.suite), args.plots, ids, ctx):
+            _log(f"wrote {path}")
     return 0
 
 

@@ -60,6 +60,14 @@ def test_grid_runs_scores_reports_and_resumes(tmp_path):
     assert ref["metrics"]["noisy input"]["50"]["psnr"] < ref["metrics"]["noisy input"]["25"]["psnr"]
     text = render_report(results, "tiny")
     assert "ffdnet_small" in text and "*noisy input*" in text
+    from bench.plots import write_plots
+    from bench.runner import Context
+
+    figures = write_plots(results, tmp_path / "plots", ctx=Context(_suite(), "cpu", lambda *_: None))
+    assert sorted(p.name for p in figures) == ["miou_change_per_class_sigma25.png", "miou_change_per_class_sigma50.png",
+                                               "psnr_vs_miou_sigma25.png", "psnr_vs_miou_sigma50.png",
+                                               "qualitative_sigma50.png"]
+    assert all(p.stat().st_size > 5000 for p in figures)
     # A second run finds everything done and recomputes nothing.
     before = {p: os.stat(p).st_mtime_ns for p in (x["_path"] for x in results)}
     assert run_grid(GRID, _suite(), tmp_path, log=logs.append) == (2, 0, 0)

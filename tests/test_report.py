@@ -100,3 +100,10 @@ def test_csv_latex_html_carry_the_same_numbers():
     assert r"\textbf{30.50}$^{1}$" in latex and r"$\infty$" in latex and r"\multicolumn{3}{c}{$\sigma=25$}" in latex
     page = render_report(RESULTS, "t", fmt="html")
     assert "<b>30.50 (1)</b>" in page and "<tr class=\"reference\">" in page
+
+
+def test_pareto_front():
+    from bench.plots import pareto_front
+
+    pts = [(20.0, 0.5), (21.0, 0.4), (19.0, 0.45), (21.0, 0.5), (18.0, 0.6)]
+    assert pareto_front(pts) == [4, 3]  # (18, .6) and (21, .5); (20, .5) is beaten by (21, .5)
