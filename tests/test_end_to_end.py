@@ -117,9 +117,10 @@ def test_list_and_help():
     assert _cli("--help").returncode == 0
 
 
-def test_tampered_evaluator_weights_are_refused(tmp_path):
+def test_tampered_evaluator_weights_are_refused(tmp_path, monkeypatch):
     from bench.errors import BenchError
 
+    monkeypatch.setenv("D2SM_BENCH_CACHE", str(tmp_path / "own-cache"))  # never tamper with the shared test cache
     suite = _suite()
     suite.segmenter_files(log=lambda *_: None)  # trains the tiny evaluator into the test cache
     ckpt, _ = suite.locate_segmenter()
