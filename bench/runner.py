@@ -27,7 +27,7 @@ from bench.results import RESULT_FILE, check_writable, write_result
 from bench.suites import Suite
 from bench.train import train
 from losses import OBJECTIVES, build_objective
-from losses.registry import Resources, objective_needs
+from losses.registry import Resources, objective_needs, objective_params
 from models import BACKBONES, build_backbone
 
 
@@ -130,6 +130,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
                   "metrics": metrics, "train": summary, "eval_seconds": round(time.time() - t0, 2),
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "peak_rss_mb": peak_rss_mb(), "weights": ctx.weights_for(cell.objective), "env": environment(str(ctx.device)),
+                  "objective_params": objective_params(cell.objective, **dict(cell.objective_kwargs)),
                   "seed": cell.seed, "amp": ctx.amp, "created": _now()}
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)

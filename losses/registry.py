@@ -74,6 +74,16 @@ def objective_needs(name: str) -> frozenset[str]:
     return getattr(spec.factory, "needs", frozenset())
 
 
+def objective_params(name: str, **overrides) -> dict:
+    """The effective hyper-parameters of objective ``name`` (signature defaults < registered < overrides)."""
+    import inspect
+
+    spec = OBJECTIVES.get(name)
+    params = {k: p.default for k, p in inspect.signature(spec.factory).parameters.items()
+              if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+    return {**params, **spec.kwargs, **overrides}
+
+
 def build_objective(name: str, resources: Resources | None = None, **overrides) -> Objective:
     """The objective ``name`` with its registered defaults, ``overrides`` on top, needs from ``resources``."""
     spec = OBJECTIVES.get(name)
