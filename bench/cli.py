@@ -130,6 +130,9 @@ def cmd_run(args) -> int:
         return _run_workers(args, grid, suite)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from bench import distributed
+
+    args.device = distributed.init_from_env(args.device)  # under torchrun: join the group, one device per rank
     t0 = time.time()
     before, finished, failed = run_grid(grid, suite, args.results, args.device, log=_log, rerun=args.rerun,
                                         clean_failed=args.clean_failed, shard=args.shard, amp=args.amp)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from bench import distributed
 from bench.atomic import atomic_write_json, sha256_file
 from bench.cell_state import CHECKPOINT_FILE, FAILED_FILE, CellLock, cell_state
 from bench.config import CellConfig
@@ -102,9 +103,11 @@ def run_reference(ctx: Context, cells: list[CellConfig], folder: Path) -> None:
     ctx.log(f"reference rows written ({time.time() - t0:.1f} s)")
 
 
-def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
+def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
+    """Train and score one cell; under torchrun every rank trains, rank 0 alone scores and writes (others: None)."""
     folder.mkdir(parents=True, exist_ok=True)
-    log_file = open(folder / "log.txt", "a")
+    main = distributed.is_main()
+    log_file = open(folder / ("log.txt" if main else f"log.rank{distributed.rank()}.txt"), "a")
 
     def log(msg: str) -> None:
         log_file.write(f"{_now()} {msg}\n")
@@ -114,7 +117,8 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
         torch.manual_seed(cell.seed)
         model = build_backbone(cell.backbone, **dict(cell.backbone_kwargs))
         objective = build_objective(cell.objective, ctx.resources, **dict(cell.objective_kwargs))
-        atomic_write_json(folder / "config.json", cell.to_dict())
+        if main:
+            atomic_write_json(folder / "config.json", cell.to_dict())
         with bar(cell.train.iterations, f"{cell.slug()} train", position=1) as pb:
             done = [0]
 
@@ -124,6 +128,8 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict:
 
             summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / CHECKPOINT_FILE,
                             ctx.device, log=log, labels=ctx.train_labels, progress=tick, amp=ctx.amp)
+        if not main:
+            return None
         t0 = time.time()
         metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device, amp=ctx.amp)
         result = {"kind": "cell", "cell_id": cell.cell_hash(), "slug": cell.slug(), "config": cell.to_dict(),
@@ -193,27 +199,34 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
     if not todo and (ref / RESULT_FILE).is_file():
         return len(done), 0, len(corrupt) + len(failed_before)
     ctx = Context(suite, device, log, amp)
-    with CellLock(ref) as lock:
-        if lock.acquire():
-            run_reference(ctx, cells, ref)
+    if distributed.is_main():
+        with CellLock(ref) as lock:
+            if lock.acquire():
+                run_reference(ctx, cells, ref)
     finished = failed = skipped = 0
     with bar(len(todo), f"grid {grid.name}", unit="cell") as pb:
         for cell in todo:
             folder = base / cell.dirname()
             with CellLock(folder) as lock:
-                if not lock.acquire():
-                    skipped += 1
-                    log(f"{cell.slug()}: running in another process; skipped")
-                    pb.update(1)
-                    continue
-                if rerun and states[cell].state in ("done", "failed"):
-                    _reset(folder, (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
-                elif cell_state(folder).state == "done":  # finished by another process since we looked
+                go = True
+                if distributed.is_main():  # under torchrun rank 0 decides, the other ranks follow
+                    if not lock.acquire():
+                        go = False
+                        skipped += 1
+                        log(f"{cell.slug()}: running in another process; skipped")
+                    elif rerun and states[cell].state in ("done", "failed"):
+                        _reset(folder, (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
+                    elif cell_state(folder).state == "done":  # finished by another process since we looked
+                        go = False
+                if not distributed.broadcast(go):
                     pb.update(1)
                     continue
                 t0 = time.time()
                 try:
                     r = run_cell(ctx, cell, folder)
+                    distributed.barrier()
+                    if r is None:  # a follower rank under torchrun
+                        continue
                     finished += 1
                     m = r["metrics"]
                     log(f"[{finished + failed}/{len(todo)}] {cell.slug()}: " + ", ".join(
@@ -221,8 +234,9 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
                         + f" ({time.time() - t0:.0f} s)")
                 except (BenchError, RuntimeError, ValueError) as e:
                     failed += 1
-                    atomic_write_json(folder / FAILED_FILE, {"error": f"{type(e).__name__}: {e}",
-                                                             "traceback": traceback.format_exc(), "created": _now()})
+                    if distributed.is_main():
+                        atomic_write_json(folder / FAILED_FILE, {"error": f"{type(e).__name__}: {e}",
+                                                                 "traceback": traceback.format_exc(), "created": _now()})
                     log(f"[{finished + failed}/{len(todo)}] {cell.slug()} FAILED: {e}")
             pb.update(1)
     return len(done), finished, failed + len(corrupt) + len(failed_before)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from bench import distributed
 from bench.atomic import atomic_write_bytes
 from bench.config import TrainConfig
 from bench.crops import crop_generator, random_crops
@@ -100,6 +101,10 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         raise BenchError(f"objective {type(objective).__name__} needs the training labels")
     model.to(device).train()
     objective.to(device).train()
+    world, rank = distributed.world(), distributed.rank()
+    if cfg.batch % world:
+        raise BenchError(f"batch {cfg.batch} does not split over {world} processes")
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     state = make_state(model, cfg)
     if ckpt_path.is_file():
         load_checkpoint(state, ckpt_path, objective)
@@ -110,9 +115,12 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     while state.iteration < cfg.iterations:
         it = state.iteration
         clean, noisy, sigma, crop_labels = draw_batch(images, cfg, seed, it, labels if uses_labels else None)
+        if world > 1:  # every rank drew the same batch; each trains on its slice, DDP averages the gradients
+            clean, noisy, sigma = clean[rank::world], noisy[rank::world], sigma[rank::world]
+            crop_labels = crop_labels[rank::world] if crop_labels is not None else None
         clean, noisy, sigma = clean.to(device), noisy.to(device), sigma.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):  # --amp: bf16 on CUDA
-            restored = model.restore(noisy, sigma)
+            restored = net(noisy, sigma) if world > 1 else model.restore(noisy, sigma)
             loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
         loss = loss.float()
         if not math.isfinite(float(loss.detach())):
@@ -135,7 +143,9 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             log(f"iter {state.iteration}/{cfg.iterations} " + " ".join(f"{n} {v:.5f}" for n, v in last_terms.items())
                 + f" lr {state.scheduler.get_last_lr()[0]:.2e}")
         if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations:
-            save_checkpoint(state, ckpt_path, objective)
+            if distributed.is_main():
+                save_checkpoint(state, ckpt_path, objective)
+            distributed.barrier()
     model.eval()
     return {"iterations_run": state.iteration - start, "resumed_from": start, "seconds": round(time.time() - t0, 2),
             "final_terms": last_terms}

@@ -53,6 +53,9 @@ def main() -> int:
     ap.add_argument("--kill-in-result-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    from bench import distributed
+
+    device = distributed.init_from_env("cpu")  # under torchrun: gloo, one process per rank
     register_objective("explode", Explode, "test: NaN at step 3")
     if args.kill_after_checkpoint:
         import bench.train as train_module
@@ -77,7 +80,9 @@ def main() -> int:
         os.fsync = fsync_then_die
     grid = Grid("reliability", "test", product(("ffdnet_small",), tuple(args.objectives.split(","))),
                 test_sigmas=(25.0,), train={"synthcity": TRAIN})
-    before, finished, failed = run_grid(grid, suite(), args.results, log=lambda m: print(m, file=sys.stderr))
+    before, finished, failed = run_grid(grid, suite(), args.results, device, log=lambda m: print(m, file=sys.stderr))
+    if not distributed.is_main():
+        return 0
     print(json.dumps({"before": before, "finished": finished, "failed": failed}))
     return 1 if failed else 0
 

@@ -136,3 +136,25 @@ def test_submitit_launcher_runs_cells_as_jobs(tmp_path, prepared):
     assert set(_cells(tmp_path)) == {"l1", "ssim"}
     # nothing left to submit
     assert submit_cells(grid, "synthcity", opts, tmp_path, slurm=SlurmOptions(cluster="local"), log=lambda *_: None) == []
+
+
+def test_torchrun_two_processes_on_gloo_train_one_cell_together(tmp_path, prepared):
+    """DDP inside a cell: two CPU processes, each half of every batch; rank 0 alone writes. Averaged gradients
+    equal the full-batch gradient, so the result matches a single process up to float rounding."""
+    single = _drive(tmp_path / "one", "l1")
+    assert single.returncode == 0, single.stderr
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(DRIVER),
+           str(tmp_path / "two"), "l1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = next((tmp_path / "two" / "synthcity").glob("ffdnet_small__l1*"))
+    assert (folder / "log.rank1.txt").is_file() and "done" in (folder / "log.txt").read_text()
+    a, b = _cells(tmp_path / "one")["l1"]["metrics"]["25"], _cells(tmp_path / "two")["l1"]["metrics"]["25"]
+    assert abs(a["psnr"] - b["psnr"]) < 0.01 and abs(a["ssim"] - b["ssim"]) < 1e-3
+
+    def last_loss(log):
+        return float(log.read_text().split("iter 30/30 l1 ")[1].split()[0])
+
+    ranks = [last_loss(folder / "log.txt"), last_loss(folder / "log.rank1.txt")]
+    one = last_loss(next((tmp_path / "one" / "synthcity").glob("ffdnet_small__l1*")) / "log.txt")
+    assert ranks[0] != ranks[1] and abs(sum(ranks) / 2 - one) < 2e-4  # each rank had its half of every batch
