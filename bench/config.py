@@ -46,10 +46,15 @@ class CellConfig:
         return f"{self.slug()}-{self.cell_hash()}"
 
 
+def freeze(v: object) -> object:
+    """Lists (as JSON gives them back) -> tuples, recursively: configurations stay hashable."""
+    return tuple(freeze(x) for x in v) if isinstance(v, list | tuple) else v
+
+
 def cell_from_dict(d: dict) -> CellConfig:
     t = d["train"]
     train = TrainConfig(**{**t, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"])})
     return CellConfig(suite=d["suite"], backbone=d["backbone"], objective=d["objective"], train=train,
                       test_sigmas=tuple(d["test_sigmas"]), seed=d["seed"],
-                      backbone_kwargs=tuple(tuple(x) for x in d.get("backbone_kwargs", ())),
-                      objective_kwargs=tuple(tuple(x) for x in d.get("objective_kwargs", ())))
+                      backbone_kwargs=freeze(d.get("backbone_kwargs", ())),
+                      objective_kwargs=freeze(d.get("objective_kwargs", ())))

@@ -45,9 +45,26 @@ class Grid:
                                                                    "cityscapes": CITYSCAPES_TRAIN})
 
     def cells(self, suite: str) -> list[CellConfig]:
-        return [CellConfig(suite=suite, backbone=backbone_for(b, suite), objective=o, train=self.train[suite],
-                           test_sigmas=self.test_sigmas, seed=s)
-                for b, o in self.pairs for s in self.seeds]
+        """The grid's cells, each with the effective backbone and objective parameters in its configuration (so
+        changing a registered default, say a loss weight, gives new cells instead of reusing stale ones)."""
+        from losses.registry import objective_params
+        from models.registry import backbone_params
+
+        out = []
+        for b, o in self.pairs:
+            backbone = backbone_for(b, suite)
+            bk, ok = _canonical(backbone_params(backbone)), _canonical(objective_params(o))
+            out += [CellConfig(suite=suite, backbone=backbone, objective=o, train=self.train[suite],
+                               test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok)
+                    for s in self.seeds]
+        return out
+
+
+def _canonical(params: dict) -> tuple[tuple[str, object], ...]:
+    """Sorted (name, value) pairs, hashable (sequences as tuples); their JSON is what the cell hash reads."""
+    from bench.config import freeze
+
+    return tuple((k, freeze(v)) for k, v in sorted(params.items()))
 
 
 GRIDS: Registry[Grid] = Registry("grid")

@@ -36,7 +36,7 @@ class PatchDiscriminator(nn.Module):
 class GANObjective(L1Objective):
     needs = frozenset()
 
-    def __init__(self, gan_weight: float = 1.0, d_lr: float = 2e-4, d_width: int = 32, l1_weight: float = 1.0, **noise_terms):
+    def __init__(self, gan_weight: float = 0.01, d_lr: float = 2e-4, d_width: int = 32, l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.discriminator = PatchDiscriminator(d_width)
         self.weight, self.d_lr = gan_weight, d_lr

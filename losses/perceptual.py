@@ -15,7 +15,7 @@ class PerceptualObjective(L1Objective):
 
     needs = frozenset({"features"})
 
-    def __init__(self, features, layer: str = "conv3_2", perceptual_weight: float = 0.1, l1_weight: float = 1.0, **noise_terms):
+    def __init__(self, features, layer: str = "conv3_2", perceptual_weight: float = 0.02, l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(features=features)
         self.layer, self.weight = layer, perceptual_weight
@@ -35,7 +35,7 @@ class LPIPSObjective(L1Objective):
 
     needs = frozenset({"lpips"})
 
-    def __init__(self, lpips, lpips_weight: float = 0.05, l1_weight: float = 1.0, **noise_terms):
+    def __init__(self, lpips, lpips_weight: float = 0.006, l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(lpips=lpips)
         self.weight = lpips_weight
@@ -68,7 +68,7 @@ class ContextualObjective(L1Objective):
 
     needs = frozenset({"features"})
 
-    def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, contextual_weight: float = 0.05,
+    def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, contextual_weight: float = 0.005,
                  l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(features=features)

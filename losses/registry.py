@@ -91,10 +91,13 @@ def build_objective(name: str, resources: Resources | None = None, **overrides) 
     return spec.factory(**{**spec.kwargs, **overrides, **needs})
 
 
-# Default weights of the extra terms (the paper gives none): chosen so that at the start of training
-# (restored = noisy input) each term's gradient with respect to the restored image is about 1-4x the
-# L1 term's; measured on the embedded suite by `python -m bench.benchmarks.objective_scale`.
-# `ssim` keeps the usual L1 + (1 - SSIM). Any weight can be overridden per cell (objective_kwargs).
+# Default weights of the extra terms (the paper gives none), one rule for all: at the start of training
+# (restored = noisy input) each term's gradient with respect to the restored image is about 0.4x the L1
+# term's, so that L1 stays the anchor and the term regularises; measured on the embedded suite by
+# `python -m bench.benchmarks.objective_scale`. Two exceptions: `ssim` keeps the usual L1 + (1 - SSIM), and
+# `gan` uses 0.01 (adversarial gradients grow as the discriminator learns: 1.0 collapsed to 9.5 dB in 600
+# steps). Weights 10x larger (1-4x L1's gradient) made the internal D2SM family lose 4 dB on synthcity.
+# Any weight can be overridden per cell (objective_kwargs); the effective ones are part of the cell's hash.
 
 
 def _register_all() -> None:
@@ -109,13 +112,13 @@ def _register_all() -> None:
     reg("cross_entropy", task.CrossEntropyObjective, "L1 + w CE of the frozen segmenter on the restored image")
     reg("gan", gan.GANObjective, "L1 + w non-saturating GAN loss, PatchGAN discriminator trained alongside")
     reg("d2sm", d2sm.D2SMObjective, "L1 + w KL(G'||G) of conv5_4 statistics over a FIFO queue (w/o Internal)",
-        divergence="kl", sampling="queue", d2sm_weight=0.05)
+        divergence="kl", sampling="queue", d2sm_weight=0.01)
     reg("d2sm_internal", d2sm.D2SMObjective, "L1 + w KL(G'||G) over the patches of each image (w/ Internal)",
-        divergence="kl", sampling="internal", d2sm_weight=0.5)
+        divergence="kl", sampling="internal", d2sm_weight=0.05)
     reg("ikld", d2sm.D2SMObjective, "D2SM w/ Internal with the KL reversed, KL(G||G')", divergence="ikl",
-        sampling="internal", d2sm_weight=0.5)
+        sampling="internal", d2sm_weight=0.05)
     reg("jsd", d2sm.D2SMObjective, "D2SM w/ Internal with the Jensen-Shannon divergence", divergence="jsd",
-        sampling="internal", d2sm_weight=2.0)
+        sampling="internal", d2sm_weight=0.2)
 
 
 _register_all()

@@ -15,7 +15,7 @@ class CrossEntropyObjective(L1Objective):
     needs = frozenset({"segmenter"})
     uses_labels = True
 
-    def __init__(self, segmenter, ce_weight: float = 0.02, l1_weight: float = 1.0, **noise_terms) -> None:
+    def __init__(self, segmenter, ce_weight: float = 0.003, l1_weight: float = 1.0, **noise_terms) -> None:
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(segmenter=segmenter)
         self.weight = ce_weight

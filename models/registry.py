@@ -43,6 +43,16 @@ def register_backbone(name: str, factory: Callable[..., Denoiser], description: 
     BACKBONES.add(name, BackboneSpec(name, factory, kwargs, description))
 
 
+def backbone_params(name: str, **overrides) -> dict:
+    """The effective constructor arguments of backbone ``name`` (signature defaults < registered < overrides)."""
+    import inspect
+
+    spec = BACKBONES.get(name)
+    params = {k: p.default for k, p in inspect.signature(spec.factory).parameters.items()
+              if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+    return {**params, **spec.kwargs, **overrides}
+
+
 def build_backbone(name: str, **overrides) -> Denoiser:
     spec = BACKBONES.get(name)
     return spec.factory(**{**spec.kwargs, **overrides})

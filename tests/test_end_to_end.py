@@ -39,7 +39,7 @@ def test_objectives_get_the_networks_they_need_and_results_record_them(tmp_path)
     assert "LPIPS formula" in cells["lpips"]["weights"]["lpips"]["description"]
     assert set(cells["cross_entropy"]["weights"]) == {"segmenter"} == set(cells["gan"]["weights"])
     assert "d2sm" in cells["d2sm"]["train"]["final_terms"] and "d_loss" in cells["gan"]["train"]["final_terms"]
-    assert cells["d2sm"]["objective_params"]["d2sm_weight"] == 0.05 and cells["d2sm"]["objective_params"]["queue_size"] == 64
+    assert cells["d2sm"]["objective_params"]["d2sm_weight"] == 0.01 and cells["d2sm"]["objective_params"]["queue_size"] == 64
 
 
 def test_grid_runs_scores_reports_and_resumes(tmp_path):
