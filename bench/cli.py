@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--amp", action="store_true", help="bf16 autocast for training and restoration (CUDA only)")
+    p.add_argument("--val-every", type=int, default=0, metavar="N",
+                   help="record validation PSNR/mIoU (sigma 50, 16 val images) every N iterations (Figure 5 curves)")
     p.add_argument("--report", action="store_true", help="print the grid's table when done")
     p.add_argument("--rerun", action="store_true", help="recompute finished (and failed) cells from scratch")
     p.add_argument("--clean-failed", action="store_true", help="retry failed cells (from their last checkpoint)")
@@ -135,7 +137,8 @@ def cmd_run(args) -> int:
     args.device = distributed.init_from_env(args.device)  # under torchrun: join the group, one device per rank
     t0 = time.time()
     before, finished, failed = run_grid(grid, suite, args.results, args.device, log=_log, rerun=args.rerun,
-                                        clean_failed=args.clean_failed, shard=args.shard, amp=args.amp)
+                                        clean_failed=args.clean_failed, shard=args.shard, amp=args.amp,
+                                        val_every=args.val_every)
     _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in {time.time() - t0:.0f} s")
     if args.report:
         print(_render(args.results, suite.name, grid.name))

@@ -40,7 +40,17 @@ class CellConfig:
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
     def slug(self) -> str:
-        return f"{self.backbone}__{self.objective}__s{self.seed}"
+        """Readable address: backbone__objective[-param=value for non-default parameters]__s<seed>."""
+        return f"{self.backbone}__{self.objective}{self.variant()}__s{self.seed}"
+
+    def variant(self) -> str:
+        from losses.registry import OBJECTIVES, objective_params
+
+        if self.objective not in OBJECTIVES:
+            return ""
+        defaults = objective_params(self.objective)
+        changed = [(k, v) for k, v in self.objective_kwargs if k in defaults and freeze(defaults[k]) != v]
+        return "".join(f"-{k}={v}" for k, v in sorted(changed))
 
     def dirname(self) -> str:
         return f"{self.slug()}-{self.cell_hash()}"

@@ -38,7 +38,7 @@ def product(backbones: tuple[str, ...], objectives: tuple[str, ...]) -> tuple[tu
 class Grid:
     name: str
     description: str
-    pairs: tuple[tuple[str, str], ...]  # (backbone, objective), in table order
+    pairs: tuple[tuple, ...]  # (backbone, objective) or (backbone, objective, ((param, value), ...)), in table order
     test_sigmas: tuple[float, ...] = (25.0, 35.0, 50.0)
     seeds: tuple[int, ...] = (0,)
     train: dict[str, TrainConfig] = field(default_factory=lambda: {"synthcity": SYNTHCITY_TRAIN,
@@ -51,9 +51,10 @@ class Grid:
         from models.registry import backbone_params
 
         out = []
-        for b, o in self.pairs:
+        for b, o, *variant in self.pairs:
             backbone = backbone_for(b, suite)
-            bk, ok = _canonical(backbone_params(backbone)), _canonical(objective_params(o))
+            bk = _canonical(backbone_params(backbone))
+            ok = _canonical(objective_params(o, **dict(variant[0] if variant else ())))
             out += [CellConfig(suite=suite, backbone=backbone, objective=o, train=self.train[suite],
                                test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok)
                     for s in self.seeds]
@@ -76,5 +77,10 @@ GRIDS.add("paper-table1", Grid("paper-table1", "Table 1: ffdnet x 8 objectives; 
                                + product(("cbdnet", "sadnet"), ("l1", "d2sm", "d2sm_internal"))))
 GRIDS.add("paper-table2", Grid("paper-table2", "Table 2: ffdnet x {l1, ikld, jsd, gan, d2sm_internal}",
                                product(("ffdnet",), ("l1", "ikld", "jsd", "gan", "d2sm_internal"))))
+GRIDS.add("queue-sizes", Grid("queue-sizes", "ffdnet x {l1, d2sm at q = 64, 128, 256, d2sm_internal} (the paper's "
+                               "Figure 5; run with --val-every for the curves)",
+                               product(("ffdnet",), ("l1",))
+                               + tuple(("ffdnet", "d2sm", (("queue_size", q),)) for q in (64, 128, 256))
+                               + product(("ffdnet",), ("d2sm_internal",))))
 GRIDS.add("full", Grid("full", "every backbone x every objective",
                        product(("ffdnet", "cbdnet", "sadnet"), ALL_OBJECTIVES)))

@@ -4,6 +4,8 @@
   front (no other cell better in both) drawn through its members;
 - ``miou_change_per_class_sigma<s>.png``: per-class IoU of each objective minus that of ``l1`` of the
   same backbone, as a heatmap (classes x objectives);
+- ``validation_curves.png``: validation PSNR and mIoU against iterations per cell (the paper's Figure 5,
+  D2SM queue sizes included with the ``queue-sizes`` grid), for runs with ``--val-every``;
 - ``qualitative_sigma<s>.png``: one val crop, noisy, each cell's restoration and the clean image, each
   with the evaluator's segmentation overlaid (the paper's Figure 4), from the cells' trained weights.
 """
@@ -139,6 +141,34 @@ def plot_qualitative(results: list[dict], ctx, sigma: str, out: Path, cell_ids: 
     return path
 
 
+def plot_validation_curves(results: list[dict], out: Path, cell_ids: set[str] | None = None) -> Path | None:
+    """Validation PSNR and mIoU against iterations per cell (the paper's Figure 5); needs runs with --val-every."""
+    from bench.report import objective_label
+
+    cells = [r for r in _cells(results, cell_ids) if r.get("train", {}).get("curve")]
+    if not cells:
+        return None
+    plt = _pyplot()
+    fig, (ax_p, ax_m) = plt.subplots(1, 2, figsize=(11, 4))
+    for r in cells:
+        curve = r["train"]["curve"]
+        label = f"{r['config']['backbone']}/{objective_label(r['config'])}"
+        its = [p["iteration"] for p in curve]
+        ax_p.plot(its, [p["psnr"] for p in curve], marker=".", label=label)
+        ax_m.plot(its, [p["miou"] for p in curve], marker=".", label=label)
+    ax_p.set_ylabel("validation PSNR (dB), sigma 50")
+    ax_m.set_ylabel("validation mIoU, sigma 50")
+    for ax in (ax_p, ax_m):
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    ax_m.legend(fontsize=7)
+    path = out / "validation_curves.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results: list[dict], out: Path, cell_ids: set[str] | None = None, ctx=None) -> list[Path]:
     """Every figure for every test sigma (the qualitative one at the largest sigma, when ``ctx`` is given)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -150,6 +180,9 @@ def write_plots(results: list[dict], out: Path, cell_ids: set[str] | None = None
         heat = plot_class_iou_change(results, s, out, cell_ids)
         if heat:
             paths.append(heat)
+    curves = plot_validation_curves(results, out, cell_ids)
+    if curves:
+        paths.append(curves)
     if ctx is not None and sigmas:
         paths.append(plot_qualitative(results, ctx, sigmas[-1], out, cell_ids))
     return paths

@@ -64,6 +64,19 @@ def rank(values: list[float | None], higher_is_better: bool) -> list[int | None]
     return out
 
 
+def objective_label(config: dict) -> str:
+    """The objective's name, with the parameters that differ from its registered defaults: "d2sm (queue_size=128)"."""
+    from losses.registry import OBJECTIVES, objective_params
+
+    name = config["objective"]
+    if name not in OBJECTIVES:
+        return name
+    defaults = objective_params(name)
+    changed = {k: v for k, v in config.get("objective_kwargs", []) if k in defaults and defaults[k] != v
+               and not (isinstance(v, list) and tuple(v) == defaults[k])}
+    return name + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) + ")" if changed else "")
+
+
 def rows_from_results(results: list[dict], cell_ids: set[str] | None = None) -> tuple[list[Row], list[Row], list[str]]:
     """(cell rows, reference rows, sigmas) from loaded results; ``cell_ids`` restricts to a grid.
 
@@ -75,7 +88,7 @@ def rows_from_results(results: list[dict], cell_ids: set[str] | None = None) -> 
         if r.get("kind") == "cell":
             if cell_ids is not None and r["cell_id"] not in cell_ids:
                 continue
-            key = (r["config"]["backbone"], r["config"]["objective"])
+            key = (r["config"]["backbone"], objective_label(r["config"]))
             for s in r["metrics"]:
                 for m in COLUMNS:
                     per_seed[key][(s, m)].append(r["metrics"][s][m])
@@ -89,7 +102,7 @@ def rows_from_results(results: list[dict], cell_ids: set[str] | None = None) -> 
                 refs.append(Row("", name, vals))
     sigmas.sort(key=float)
     cells.sort(key=lambda row: (_order(BACKBONE_ORDER, paper_backbone(row.backbone)), row.backbone,
-                                _order(OBJECTIVE_ORDER, row.objective)))
+                                _order(OBJECTIVE_ORDER, row.objective.split(" ")[0]), row.objective))
     return cells, _dedupe(refs), sigmas
 
 

@@ -44,8 +44,9 @@ def reference_dirname(cells: list[CellConfig]) -> str:
 class Context:
     """What every cell of a run shares: the suite's data (in memory), its segmenter, its weights."""
 
-    def __init__(self, suite: Suite, device: str, log: Callable[[str], None], amp: bool = False) -> None:
-        self.suite, self.device, self.log, self.amp = suite, torch.device(device), log, amp
+    def __init__(self, suite: Suite, device: str, log: Callable[[str], None], amp: bool = False,
+                 val_every: int = 0) -> None:
+        self.suite, self.device, self.log, self.amp, self.val_every = suite, torch.device(device), log, amp, val_every
         if amp and self.device.type != "cuda":
             raise BenchError("--amp is for CUDA (bf16 convolutions on CPU are 10-25x slower than fp32 here)")
         root = suite.data_root(log)
@@ -55,6 +56,7 @@ class Context:
         self.weights = {"segmenter": {"config": seg.config_path, "checkpoint": seg.checkpoint_path,
                                       "sha256": seg.checkpoint_sha256}}
         self.val = SplitData(root, "val")
+        self.val_curve_images = SplitData(root, "val", limit=VAL_CURVE_IMAGES)  # the validation curve's subset
         train_split = SplitData(root, "train", cache=False)
         t0 = time.time()
         items = [train_split[i] for i in range(len(train_split))]
@@ -79,6 +81,16 @@ class Context:
     def weights_for(self, objective: str) -> dict:
         """The weights a cell's numbers depend on: the evaluator's, and the loss networks its objective used."""
         return {k: v for k, v in self.weights.items() if k == "segmenter" or k in objective_needs(objective)}
+
+
+VAL_CURVE_IMAGES, VAL_CURVE_SIGMA = 16, 50.0
+
+
+def _curve_point(ctx: Context, model, cell: CellConfig) -> dict:
+    """PSNR and mIoU at sigma 50 on the first val images: one point of the validation curve (Figure 5)."""
+    m = evaluate(model.restore, ctx.val_curve_images, (VAL_CURVE_SIGMA,), cell.seed, ctx.segmenter, ctx.device,
+                 amp=ctx.amp)[f"{VAL_CURVE_SIGMA:g}"]
+    return {"psnr": m["psnr"], "miou": m["miou"]}
 
 
 def validate(cells: list[CellConfig]) -> None:
@@ -127,7 +139,8 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
                 done[0] = i
 
             summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / CHECKPOINT_FILE,
-                            ctx.device, log=log, labels=ctx.train_labels, progress=tick, amp=ctx.amp)
+                            ctx.device, log=log, labels=ctx.train_labels, progress=tick, amp=ctx.amp,
+                            validate=lambda: _curve_point(ctx, model, cell), val_every=ctx.val_every)
         if not main:
             return None
         t0 = time.time()
@@ -163,8 +176,8 @@ def _reset(folder: Path, names: tuple[str, ...]) -> None:
 
 def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
              log: Callable[[str], None] = print, rerun: bool = False, clean_failed: bool = False,
-             shard: tuple[int, int] | None = None, only: set[str] | None = None, amp: bool = False
-             ) -> tuple[int, int, int]:
+             shard: tuple[int, int] | None = None, only: set[str] | None = None, amp: bool = False,
+             val_every: int = 0) -> tuple[int, int, int]:
     """Train and score the grid's pending cells; returns (done before, finished now, failed).
 
     Each cell runs under its lock, so any number of processes (workers, job-array shards, a second
@@ -198,7 +211,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
         + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
     if not todo and (ref / RESULT_FILE).is_file():
         return len(done), 0, len(corrupt) + len(failed_before)
-    ctx = Context(suite, device, log, amp)
+    ctx = Context(suite, device, log, amp, val_every)
     if distributed.is_main():
         with CellLock(ref) as lock:
             if lock.acquire():

@@ -90,8 +90,11 @@ def load_checkpoint(state: TrainState, path: Path, objective: Objective | None =
 def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: TrainConfig, seed: int,
           ckpt_path: Path, device: torch.device, log: Callable[[str], None] = print,
           labels: torch.Tensor | None = None, progress: Callable[[int], None] | None = None,
-          amp: bool = False) -> dict:
+          amp: bool = False, validate: Callable[[], dict] | None = None, val_every: int = 0) -> dict:
     """Train ``model`` in place up to ``cfg.iterations``; resume from ``ckpt_path`` if it exists.
+
+    With ``validate`` and ``val_every``, ``validate()`` (the model in eval mode, no grad) is recorded every
+    ``val_every`` iterations as the validation curve (kept in the checkpoint, so a resumed run has it whole).
 
     Returns a summary: iterations done in this call, seconds, the last logged loss terms.
     """
@@ -106,8 +109,9 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         raise BenchError(f"batch {cfg.batch} does not split over {world} processes")
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     state = make_state(model, cfg)
+    curve: list[dict] = []
     if ckpt_path.is_file():
-        load_checkpoint(state, ckpt_path, objective)
+        curve = list(load_checkpoint(state, ckpt_path, objective).get("curve", []))
         log(f"resumed from {ckpt_path.name} at iteration {state.iteration}")
     start, t0 = state.iteration, time.time()
     sums: dict[str, float] = {}
@@ -142,10 +146,18 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             sums = {}
             log(f"iter {state.iteration}/{cfg.iterations} " + " ".join(f"{n} {v:.5f}" for n, v in last_terms.items())
                 + f" lr {state.scheduler.get_last_lr()[0]:.2e}")
+        if validate and val_every and distributed.is_main() and (
+                state.iteration % val_every == 0 or state.iteration == cfg.iterations):
+            model.eval()
+            with torch.no_grad():
+                point = {"iteration": state.iteration, **validate()}
+            model.train()
+            curve.append(point)
+            log("validation " + " ".join(f"{k} {v:.4f}" for k, v in point.items() if k != "iteration"))
         if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations:
             if distributed.is_main():
-                save_checkpoint(state, ckpt_path, objective)
+                save_checkpoint(state, ckpt_path, objective, extra={"curve": curve})
             distributed.barrier()
     model.eval()
     return {"iterations_run": state.iteration - start, "resumed_from": start, "seconds": round(time.time() - t0, 2),
-            "final_terms": last_terms}
+            "final_terms": last_terms, **({"curve": curve} if curve else {})}

@@ -23,7 +23,8 @@ def test_paper_grids_have_exactly_the_rows_of_the_paper(grid, table):
 
 def test_cell_counts():
     counts = {name: len(GRIDS.get(name).cells("synthcity")) for name in GRIDS}
-    assert counts == {"smoke": 2, "objectives": 11, "paper-table1": 14, "paper-table2": 5, "full": 33}
+    assert counts == {"smoke": 2, "objectives": 11, "paper-table1": 14, "paper-table2": 5, "full": 33,
+                      "queue-sizes": 5}
 
 
 def test_every_grid_names_known_backbones_and_objectives_and_unique_cells():
@@ -47,3 +48,27 @@ def test_grids_share_cells_so_nothing_is_trained_twice():
     full = {c.cell_hash() for c in GRIDS.get("full").cells("synthcity")}
     for name in ("objectives", "paper-table1", "paper-table2"):
         assert {c.cell_hash() for c in GRIDS.get(name).cells("synthcity")} <= full
+
+
+def test_variants_get_their_own_cells_slugs_and_report_rows():
+    from bench.report import objective_label
+
+    cells = GRIDS.get("queue-sizes").cells("synthcity")
+    sizes = [dict(c.objective_kwargs).get("queue_size") for c in cells if c.objective == "d2sm"]
+    assert sizes == [64, 128, 256] and len({c.slug() for c in cells}) == 5
+    assert [objective_label(c.to_dict()) for c in cells if c.objective == "d2sm"] == [
+        "d2sm", "d2sm (queue_size=128)", "d2sm (queue_size=256)"]
+
+
+def test_changing_a_default_weight_changes_the_cell():
+    from losses.registry import OBJECTIVES
+
+    cell = GRIDS.get("objectives").cells("synthcity")[-1]  # d2sm_internal
+    spec = OBJECTIVES.get("d2sm_internal")
+    old = dict(spec.kwargs)
+    try:
+        spec.kwargs["d2sm_weight"] = 0.123
+        assert GRIDS.get("objectives").cells("synthcity")[-1].cell_hash() != cell.cell_hash()
+    finally:
+        spec.kwargs.clear()
+        spec.kwargs.update(old)

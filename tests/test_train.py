@@ -80,3 +80,29 @@ def test_corrupt_training_checkpoint_is_reported(tmp_path):
     with pytest.raises(BenchError, match="corrupt"):
         train(build_backbone("ffdnet_small", width=8, depth=3), build_objective("l1"), _images(), CFG, 0,
               tmp_path / "d.pth", torch.device("cpu"), log=lambda *_: None)
+
+
+def test_validation_curve_is_recorded_and_survives_a_resume(tmp_path):
+    """Points every val_every iterations; the ones before a kill come back from the checkpoint."""
+    calls = []
+
+    def validate():
+        calls.append(1)
+        return {"psnr": float(len(calls)), "miou": 0.5}
+
+    def run(stop_at=None):
+        torch.manual_seed(0)
+        model = build_backbone("ffdnet_small", width=8, depth=3)
+
+        def progress(i):
+            if i == stop_at:
+                raise _Stop
+
+        return train(model, build_objective("l1"), _images(), CFG, 0, tmp_path / "v.pth", torch.device("cpu"),
+                     log=lambda *_: None, progress=progress, validate=validate, val_every=4)
+
+    with pytest.raises(_Stop):
+        run(stop_at=6)
+    summary = run()
+    assert [p["iteration"] for p in summary["curve"]] == [4, 8, 12]
+    assert summary["curve"][0]["psnr"] == 1.0 and all(p["miou"] == 0.5 for p in summary["curve"])
