@@ -163,6 +163,22 @@ def _submit(args, grid, suite) -> int:
     return 1 if failed else 0
 
 
+def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """argv minus the options ``names`` (``--x V``, ``--x=V`` or a bare flag)."""
+    out, skip = [], False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in names:
+            nxt = argv[i + 1] if i + 1 < len(argv) else ""
+            skip = "=" not in a and name != "--report" and not nxt.startswith("--")
+            continue
+        out.append(a)
+    return out
+
+
 def _run_workers(args, grid, suite) -> int:
     """N copies of this command, one thread budget each; the cells' locks share the work out."""
     import os
@@ -181,11 +197,11 @@ def _run_workers(args, grid, suite) -> int:
     if any("features" in objective_needs(c.objective) or "lpips" in objective_needs(c.objective)
            for c in grid.cells(suite.name)):
         suite.feature_files(_log)
-    argv = [a for a in sys.argv[1:] if not a.startswith("--workers") and a != str(args.workers)]
+    argv = _without_option(sys.argv[1:], ("--workers", "--threads", "--report"))
     procs = []
     for _ in range(workers):
         cmd = [sys.executable, "-m", "bench", *argv, "--workers", "1", "--threads", str(threads)]
-        procs.append(subprocess.Popen([c for c in cmd if c != "--report"]))
+        procs.append(subprocess.Popen(cmd))
     _log(f"{workers} workers x {threads} threads started")
     codes = [p.wait() for p in procs]
     if args.report:
