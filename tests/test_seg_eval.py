@@ -56,7 +56,9 @@ def _save_random_checkpoint(path, extra_meta=None):
 
     torch.manual_seed(0)
     seg = Segmenter(EMBEDDED_SEG_CONFIG, None)
-    torch.save({"meta": {"dataset_meta": {"classes": ["x"] * 19}, **(extra_meta or {})},
+    from bench.synthcity.classes import CLASSES
+
+    torch.save({"meta": {"dataset_meta": {"classes": list(CLASSES)}, **(extra_meta or {})},
                 "state_dict": seg.model.state_dict()}, path)
     return seg
 
@@ -118,3 +120,13 @@ def test_config_with_wrong_class_count_is_refused(tmp_path):
     with pytest.raises(BenchError, match="21 classes"):
         Segmenter(tmp_path / "voc.py", None)
 
+
+
+def test_our_class_names_are_mmsegs_cityscapes_classes():
+    """The class check on checkpoints compares with these names: they must be mmseg's own."""
+    from bench.synthcity.classes import CLASSES
+    from seg_eval import mmcv_compat  # noqa: F401
+
+    from mmseg.datasets import CityscapesDataset
+
+    assert tuple(CityscapesDataset.METAINFO["classes"]) == tuple(CLASSES)
