@@ -23,7 +23,7 @@ def digest_of(key: object) -> str:
 
 @dataclass(frozen=True)
 class EmbeddedWeights:
-    stem: str  # file name without suffix, e.g. "synthcity_unet-v4-128x256-t480-v96-s0-544d705216"
+    stem: str  # file name without suffix, e.g. "synthcity_unet-v4-07fbd728-128x256-t480-v96-s0-<digest>"
     cache_dir: Path
     shipped_dir: Path
     what: str  # for messages: "embedded segmenter"

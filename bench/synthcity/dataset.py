@@ -35,7 +35,18 @@ class SynthcitySpec:
     seed: int = 0
 
     def key(self) -> str:
-        return f"v{GENERATOR_VERSION}-{self.height}x{self.width}-t{self.n_train}-v{self.n_val}-s{self.seed}"
+        return (f"v{GENERATOR_VERSION}-{renderer_digest()}-{self.height}x{self.width}-t{self.n_train}-v{self.n_val}"
+                f"-s{self.seed}")
+
+
+def renderer_digest() -> str:
+    """A digest of the renderer's source: data made by other code (a forgotten experiment, an edit without a
+    version bump) is never taken for this generator's, and weights trained on it are never reused."""
+    import hashlib
+
+    here = Path(__file__).parent
+    text = "".join((here / name).read_text() for name in ("render.py", "classes.py"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
