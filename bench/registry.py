@@ -62,3 +62,12 @@ def unknown_name_message(kind: str, name: str, known: object) -> str:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} {name!r}{hint} (known: {', '.join(names)})"
+
+
+def effective_params(factory: Callable, registered: dict, overrides: dict) -> dict:
+    """The keyword arguments a build-by-name call really uses: signature defaults < registered < overrides."""
+    import inspect
+
+    params = {k: p.default for k, p in inspect.signature(factory).parameters.items()
+              if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+    return {**params, **registered, **overrides}

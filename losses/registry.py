@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.registry import Registry
+from bench.registry import Registry, effective_params
 
 
 class Objective(nn.Module):
@@ -76,12 +76,8 @@ def objective_needs(name: str) -> frozenset[str]:
 
 def objective_params(name: str, **overrides) -> dict:
     """The effective hyper-parameters of objective ``name`` (signature defaults < registered < overrides)."""
-    import inspect
-
     spec = OBJECTIVES.get(name)
-    params = {k: p.default for k, p in inspect.signature(spec.factory).parameters.items()
-              if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
-    return {**params, **spec.kwargs, **overrides}
+    return effective_params(spec.factory, spec.kwargs, overrides)
 
 
 def build_objective(name: str, resources: Resources | None = None, **overrides) -> Objective:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from bench.registry import Registry
+from bench.registry import Registry, effective_params
 
 
 class Denoiser(nn.Module):
@@ -45,12 +45,8 @@ def register_backbone(name: str, factory: Callable[..., Denoiser], description: 
 
 def backbone_params(name: str, **overrides) -> dict:
     """The effective constructor arguments of backbone ``name`` (signature defaults < registered < overrides)."""
-    import inspect
-
     spec = BACKBONES.get(name)
-    params = {k: p.default for k, p in inspect.signature(spec.factory).parameters.items()
-              if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
-    return {**params, **spec.kwargs, **overrides}
+    return effective_params(spec.factory, spec.kwargs, overrides)
 
 
 def build_backbone(name: str, **overrides) -> Denoiser:
