@@ -10,7 +10,6 @@ function of (seed, iteration).
 from __future__ import annotations
 
 import io
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from torch import nn
 from bench.atomic import atomic_write_bytes
 from bench.crops import crop_generator, random_crops
 from bench.noise import to_unit
+from bench.optim import SmoothedStep, warmup_cosine
 from losses.vgg import STAGES, VGGFeatures, stage_widths
 
 FEATURE_NET_VERSION = 1  # bump when this file or losses/vgg.py changes what the weights compute
@@ -109,24 +109,15 @@ def train_feature_network(train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
     torch.manual_seed(spec.seed)
     net = _BNTrunk(spec.width, num_classes).to(memory_format=torch.channels_last).train()
     opt = torch.optim.AdamW(net.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    warm = max(spec.iterations // 20, 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min((i + 1) / warm, 0.5 * (1 + math.cos(math.pi * min(i / spec.iterations, 1.0)))))
+    step = SmoothedStep(opt, warmup_cosine(opt, spec.iterations), "feature network", spec.iterations, 100, log)
     bce = nn.BCEWithLogitsLoss()
     images, labels = train
-    t0, running = time.time(), None
+    t0 = time.time()
     for it in range(spec.iterations):
         crops, labs = random_crops(images, labels, spec.batch, spec.crop, crop_generator(spec.seed, it))
         x = to_unit(crops).contiguous(memory_format=torch.channels_last)
         loss = bce(net(x), presence(labs, num_classes, spec.min_pixels))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        value = float(loss.detach())
-        running = value if running is None else 0.95 * running + 0.05 * value
-        if (it + 1) % 100 == 0 or it + 1 == spec.iterations:
-            log(f"feature network iter {it + 1}/{spec.iterations} loss {running:.4f} ({time.time() - t0:.0f} s)")
+        step(loss, it, time.time() - t0)
     net.eval()
     quality = evaluate_presence(net, *val, spec, num_classes)
     vgg = net.folded()

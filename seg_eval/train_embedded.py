@@ -7,7 +7,6 @@ holds only tensors and plain Python (loadable with ``weights_only=True``) in mme
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import torch
 
 from bench.atomic import atomic_write_bytes
 from bench.data import SplitData
+from bench.optim import SmoothedStep, warmup_cosine
 from bench.synthcity.classes import CLASSES, PALETTE
 from seg_eval import mmcv_compat  # noqa: F401
 from seg_eval.segmenter import load_config, quiet_mmengine
@@ -90,10 +90,8 @@ def train_segmenter(config: Path, data_root: Path, out: Path, spec: SegTrainSpec
     bgr = bool(cfg.model.data_preprocessor.get("bgr_to_rgb", False))
 
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    warm = max(spec.iterations // 20, 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min((i + 1) / warm, 0.5 * (1 + math.cos(math.pi * min(i / spec.iterations, 1.0)))))
-    t0, running = time.time(), None
+    step = SmoothedStep(opt, warmup_cosine(opt, spec.iterations), "segmenter", spec.iterations, 50, log)
+    t0 = time.time()
     for it in range(spec.iterations):
         imgs, labs = _batch(images, labels, spec, it)
         samples = []
@@ -105,14 +103,7 @@ def train_segmenter(config: Path, data_root: Path, out: Path, spec: SegTrainSpec
                                         "data_samples": samples}, True)
         losses = model(data["inputs"].contiguous(memory_format=torch.channels_last), data["data_samples"], mode="loss")
         loss, _ = model.parse_losses(losses)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        value = float(loss.detach())
-        running = value if running is None else 0.95 * running + 0.05 * value
-        if (it + 1) % 50 == 0 or it + 1 == spec.iterations:
-            log(f"segmenter iter {it + 1}/{spec.iterations} loss {running:.4f} ({time.time() - t0:.0f} s)")
+        step(loss, it, time.time() - t0)
     model.eval()
     meta = {"dataset_meta": {"classes": list(CLASSES), "palette": [list(p) for p in PALETTE]},
             "config": Path(config).name, "train": asdict(spec), "class_weight": weights, "seconds": round(time.time() - t0, 1)}
