@@ -6,8 +6,10 @@ nothing scans the filesystem.
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from bench.errors import BenchError
 
@@ -64,10 +66,25 @@ def unknown_name_message(kind: str, name: str, known: object) -> str:
     return f"unknown {kind} {name!r}{hint} (known: {', '.join(names)})"
 
 
+@dataclass(frozen=True)
+class FactorySpec:
+    """A registered way to build something: ``factory(**kwargs)``, with a one-line description for listings."""
+
+    name: str
+    factory: Callable[..., Any]
+    kwargs: dict = field(default_factory=dict)
+    description: str = ""
+
+    def params(self, **overrides) -> dict:
+        """The effective keyword arguments of ``build(**overrides)`` (signature defaults < registered < overrides)."""
+        return effective_params(self.factory, self.kwargs, overrides)
+
+    def build(self, **overrides) -> Any:
+        return self.factory(**{**self.kwargs, **overrides})
+
+
 def effective_params(factory: Callable, registered: dict, overrides: dict) -> dict:
     """The keyword arguments a build-by-name call really uses: signature defaults < registered < overrides."""
-    import inspect
-
     params = {k: p.default for k, p in inspect.signature(factory).parameters.items()
               if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
     return {**params, **registered, **overrides}

@@ -9,13 +9,12 @@ the float value of each weighted part, for logs. ``needs`` names what the runner
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.registry import Registry, effective_params
+from bench.registry import FactorySpec, Registry
 
 
 class Objective(nn.Module):
@@ -40,19 +39,11 @@ class Objective(nn.Module):
             raise ValueError(f"{type(self).__name__} keeps no training state but the checkpoint has {sorted(state)}")
 
 
-@dataclass(frozen=True)
-class ObjectiveSpec:
-    name: str
-    factory: Callable[..., Objective]
-    kwargs: dict = field(default_factory=dict)
-    description: str = ""
-
-
-OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective")
+OBJECTIVES: Registry[FactorySpec] = Registry("objective")
 
 
 def register_objective(name: str, factory: Callable[..., Objective], description: str = "", **kwargs) -> None:
-    OBJECTIVES.add(name, ObjectiveSpec(name, factory, kwargs, description))
+    OBJECTIVES.add(name, FactorySpec(name, factory, kwargs, description))
 
 
 class Resources:
@@ -76,15 +67,13 @@ def objective_needs(name: str) -> frozenset[str]:
 
 def objective_params(name: str, **overrides) -> dict:
     """The effective hyper-parameters of objective ``name`` (signature defaults < registered < overrides)."""
-    spec = OBJECTIVES.get(name)
-    return effective_params(spec.factory, spec.kwargs, overrides)
+    return OBJECTIVES.get(name).params(**overrides)
 
 
 def build_objective(name: str, resources: Resources | None = None, **overrides) -> Objective:
     """The objective ``name`` with its registered defaults, ``overrides`` on top, needs from ``resources``."""
-    spec = OBJECTIVES.get(name)
     needs = {n: (resources or Resources()).get(n) for n in objective_needs(name)}
-    return spec.factory(**{**spec.kwargs, **overrides, **needs})
+    return OBJECTIVES.get(name).build(**{**overrides, **needs})
 
 
 # Default weights of the extra terms (the paper gives none), one rule for all: at the start of training

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from bench.registry import Registry, effective_params
+from bench.registry import FactorySpec, Registry
 
 
 class Denoiser(nn.Module):
@@ -28,30 +27,20 @@ class Denoiser(nn.Module):
         return {}
 
 
-@dataclass(frozen=True)
-class BackboneSpec:
-    name: str
-    factory: Callable[..., Denoiser]
-    kwargs: dict = field(default_factory=dict)
-    description: str = ""
-
-
-BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+BACKBONES: Registry[FactorySpec] = Registry("backbone")
 
 
 def register_backbone(name: str, factory: Callable[..., Denoiser], description: str = "", **kwargs) -> None:
-    BACKBONES.add(name, BackboneSpec(name, factory, kwargs, description))
+    BACKBONES.add(name, FactorySpec(name, factory, kwargs, description))
 
 
 def backbone_params(name: str, **overrides) -> dict:
     """The effective constructor arguments of backbone ``name`` (signature defaults < registered < overrides)."""
-    spec = BACKBONES.get(name)
-    return effective_params(spec.factory, spec.kwargs, overrides)
+    return BACKBONES.get(name).params(**overrides)
 
 
 def build_backbone(name: str, **overrides) -> Denoiser:
-    spec = BACKBONES.get(name)
-    return spec.factory(**{**spec.kwargs, **overrides})
+    return BACKBONES.get(name).build(**overrides)
 
 
 def _register_all() -> None:
