@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="train and score every unfinished cell of a grid (resumes)")
     p.add_argument("--grid", default="smoke")
+    _seeds_arg(p)
     _suite_args(p)
     p.add_argument("--results", type=Path, default=default_results_root(), help="results folder (default results/runs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
@@ -68,11 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="state of every cell of a grid: done, running (with progress), failed, pending")
     p.add_argument("--grid", default="smoke")
+    _seeds_arg(p)
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
 
     p = sub.add_parser("report", help="print the ranked table of finished cells (markdown, csv, latex, html)")
     p.add_argument("--grid", default=None, help="only this grid's cells (default: every finished cell)")
+    _seeds_arg(p)
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
     p.add_argument("--format", default="markdown", choices=("markdown", "csv", "latex", "html"))
@@ -88,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="compare finished cells with a committed baseline; non-zero exit on regression")
     p.add_argument("--baseline", type=Path, required=True, help="e.g. results/baselines/smoke.json")
     p.add_argument("--grid", default="smoke")
+    _seeds_arg(p)
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=TOL",
@@ -115,14 +119,28 @@ def _shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected I/N, e.g. 0/4, not {text!r}") from None
 
 
+def _seeds_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                   help="training seeds of every cell (default: the grid's, 0); reports give mean ± std over them")
+
+
+def _grid(name: str, seeds: list[int] | None = None):
+    """The grid ``name``, with its seeds replaced when the command line gives some."""
+    import dataclasses
+
+    from bench.grids import GRIDS
+
+    grid = GRIDS.get(name)
+    return dataclasses.replace(grid, seeds=tuple(dict.fromkeys(seeds))) if seeds else grid
+
+
 def cmd_run(args) -> int:
     import torch
 
-    from bench.grids import GRIDS
     from bench.runner import run_grid
     from bench.suites import build_suite
 
-    grid = GRIDS.get(args.grid)
+    grid = _grid(args.grid, args.seeds)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"--device {args.device} asked for, but torch sees no CUDA device; use --device cpu")
     suite = build_suite(args.suite, _suite_options(args))
@@ -141,7 +159,7 @@ def cmd_run(args) -> int:
                                         val_every=args.val_every)
     _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in {time.time() - t0:.0f} s")
     if args.report:
-        print(_render(args.results, suite.name, grid.name))
+        print(_render(args.results, suite.name, grid.name, seeds=args.seeds))
     return 1 if failed else 0
 
 
@@ -205,7 +223,7 @@ def _run_workers(args, grid, suite) -> int:
     _log(f"{workers} workers x {threads} threads started")
     codes = [p.wait() for p in procs]
     if args.report:
-        print(_render(args.results, suite.name, grid.name))
+        print(_render(args.results, suite.name, grid.name, seeds=args.seeds))
     return max(codes)
 
 
@@ -228,9 +246,8 @@ def cmd_doctor(args) -> int:
 
 def cmd_status(args) -> int:
     from bench.cell_state import cell_state
-    from bench.grids import GRIDS
 
-    cells = GRIDS.get(args.grid).cells(args.suite)
+    cells = _grid(args.grid, args.seeds).cells(args.suite)
     base = args.results / args.suite
     counts: dict[str, int] = {}
     print("| cell | state | progress | detail |\n|---|---|---:|---|")
@@ -243,12 +260,12 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdown", paper: Path | None = None) -> str:
-    from bench.grids import GRIDS
+def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdown", paper: Path | None = None,
+            seeds: list[int] | None = None) -> str:
     from bench.report import read_paper_tables, render_report
     from bench.results import load_results
 
-    ids = {c.cell_hash() for c in GRIDS.get(grid_name).cells(suite)} if grid_name else None
+    ids = {c.cell_hash() for c in _grid(grid_name, seeds).cells(suite)} if grid_name else None
     title = f"{suite}: grid {grid_name}" if grid_name else f"{suite}: all finished cells"
     if paper is not None and not paper.is_file():
         raise BenchError(f"paper tables {paper} do not exist (expected the csv of results/paper_tables.csv)")
@@ -256,15 +273,14 @@ def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdo
 
 
 def cmd_report(args) -> int:
-    print(_render(args.results, args.suite, args.grid, args.format, args.paper), end="")
+    print(_render(args.results, args.suite, args.grid, args.format, args.paper, args.seeds), end="")
     if args.plots:
-        from bench.grids import GRIDS
         from bench.plots import write_plots
         from bench.results import load_results
         from bench.runner import Context
         from bench.suites import SuiteOptions, build_suite
 
-        ids = {c.cell_hash() for c in GRIDS.get(args.grid).cells(args.suite)} if args.grid else None
+        ids = {c.cell_hash() for c in _grid(args.grid, args.seeds).cells(args.suite)} if args.grid else None
         ctx = Context(build_suite(args.suite, SuiteOptions()), "cpu", _log) if args.suite == "synthcity" else None
         for path in write_plots(load_results(args.results, args.suite), args.plots, ids, ctx):
             _log(f"wrote {path}")
@@ -301,10 +317,9 @@ def cmd_prepare(args) -> int:
 def cmd_check(args) -> int:
     from bench.atomic import atomic_write_json
     from bench.check import DEFAULT_TOLERANCES, compare, read_baseline, render_findings, values_from_results
-    from bench.grids import GRIDS
     from bench.results import load_results
 
-    ids = {c.cell_hash() for c in GRIDS.get(args.grid).cells(args.suite)}
+    ids = {c.cell_hash() for c in _grid(args.grid, args.seeds).cells(args.suite)}
     current = values_from_results(load_results(args.results, args.suite), ids)
     if not current:
         raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")

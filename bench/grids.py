@@ -82,5 +82,8 @@ GRIDS.add("queue-sizes", Grid("queue-sizes", "ffdnet x {l1, d2sm at q = 64, 128,
                                product(("ffdnet",), ("l1",))
                                + tuple(("ffdnet", "d2sm", (("queue_size", q),)) for q in (64, 128, 256))
                                + product(("ffdnet",), ("d2sm_internal",))))
+GRIDS.add("d2sm-weights", Grid("d2sm-weights", "cbdnet x {l1, d2sm at weight 0.001, 0.003, 0.01 (default), 0.03}: "
+                               "how much of the term helps", product(("cbdnet",), ("l1",))
+                               + tuple(("cbdnet", "d2sm", (("d2sm_weight", w),)) for w in (0.001, 0.003, 0.01, 0.03))))
 GRIDS.add("full", Grid("full", "every backbone x every objective",
                        product(("ffdnet", "cbdnet", "sadnet"), ALL_OBJECTIVES)))

@@ -24,7 +24,7 @@ def test_paper_grids_have_exactly_the_rows_of_the_paper(grid, table):
 def test_cell_counts():
     counts = {name: len(GRIDS.get(name).cells("synthcity")) for name in GRIDS}
     assert counts == {"smoke": 2, "objectives": 11, "paper-table1": 14, "paper-table2": 5, "full": 33,
-                      "queue-sizes": 5}
+                      "queue-sizes": 5, "d2sm-weights": 5}
 
 
 def test_every_grid_names_known_backbones_and_objectives_and_unique_cells():
@@ -48,6 +48,9 @@ def test_grids_share_cells_so_nothing_is_trained_twice():
     full = {c.cell_hash() for c in GRIDS.get("full").cells("synthcity")}
     for name in ("objectives", "paper-table1", "paper-table2"):
         assert {c.cell_hash() for c in GRIDS.get(name).cells("synthcity")} <= full
+    # a variant equal to the registered default is the default's cell
+    for name, shared in (("queue-sizes", 3), ("d2sm-weights", 2)):
+        assert len({c.cell_hash() for c in GRIDS.get(name).cells("synthcity")} & full) == shared
 
 
 def test_variants_get_their_own_cells_slugs_and_report_rows():
@@ -72,3 +75,14 @@ def test_changing_a_default_weight_changes_the_cell():
     finally:
         spec.kwargs.clear()
         spec.kwargs.update(old)
+
+
+def test_seeds_from_the_command_line_multiply_the_cells_and_keep_seed_0s():
+    from bench.cli import _grid, build_parser
+
+    args = build_parser().parse_args(["run", "--grid", "smoke", "--seeds", "0", "1", "2", "1"])
+    cells = _grid(args.grid, args.seeds).cells("synthcity")
+    assert sorted(c.seed for c in cells) == [0, 0, 1, 1, 2, 2]
+    default = {c.cell_hash() for c in GRIDS.get("smoke").cells("synthcity")}
+    assert {c.cell_hash() for c in cells if c.seed == 0} == default
+    assert _grid("smoke", None) is GRIDS.get("smoke")
