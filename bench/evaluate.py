@@ -7,7 +7,8 @@ and the segmenter receives those very bytes in memory.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 
@@ -23,6 +24,37 @@ RestoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def identity_restore(noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """The "noisy input" reference: no restoration at all."""
     return noisy
+
+
+class RestoredBatch(NamedTuple):
+    """One batch of val images at one test sigma: ``idx`` (positions in the split), ``clean`` (B, 3, H, W) in
+    [0, 1], ``labels`` (B, H, W) train ids, ``restored`` the restorer's float output (None for the clean
+    images themselves), ``out_u8`` (B, 3, H, W) uint8: the output quantised as a saved PNG would be."""
+
+    idx: range
+    clean: torch.Tensor
+    labels: torch.Tensor
+    restored: torch.Tensor | None
+    out_u8: torch.Tensor
+
+
+def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, seed: int, device: torch.device,
+                     batch: int = 8, amp: bool = False) -> Iterator[RestoredBatch]:
+    """The val images with the fixed test noise of (image id, sigma, seed), restored batch by batch on ``device``;
+    ``restore=None`` yields the clean images themselves."""
+    for start in range(0, len(val), batch):
+        idx = range(start, min(start + batch, len(val)))
+        clean_u8 = torch.stack([val[i][0] for i in idx])
+        labels = torch.stack([val[i][1] for i in idx])
+        clean = to_unit(clean_u8)
+        if restore is None:
+            yield RestoredBatch(idx, clean, labels, None, clean_u8)
+            continue
+        noise = torch.stack([eval_noise(val.samples[i].image_id, sigma, seed, tuple(clean.shape[1:])) for i in idx])
+        level = torch.full((len(idx),), sigma / 255.0)
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            restored = restore((clean + noise).to(device), level.to(device)).float()
+        yield RestoredBatch(idx, clean, labels, restored, quantize(restored).cpu())
 
 
 def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...], seed: int, segmenter,
@@ -41,20 +73,8 @@ def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...
         t0 = time.time()
         acc = IoUAccumulator(len(CLASSES))
         ids, p_all, s_all = [], [], []
-        for start in range(0, len(val), batch):
-            idx = range(start, min(start + batch, len(val)))
-            clean_u8 = torch.stack([val[i][0] for i in idx])
-            labels = torch.stack([val[i][1] for i in idx])
-            clean = to_unit(clean_u8)
-            if restore is None:
-                out_u8 = clean_u8
-            else:
-                noise = torch.stack([eval_noise(val.samples[i].image_id, sigma, seed, tuple(clean.shape[1:]))
-                                     for i in idx])
-                level = torch.full((len(idx),), sigma / 255.0)
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    restored = restore((clean + noise).to(device), level.to(device))
-                out_u8 = quantize(restored.float()).cpu()
+        for b in restored_batches(restore, val, sigma, seed, device, batch, amp):
+            idx, clean, labels, out_u8 = b.idx, b.clean, b.labels, b.out_u8
             scored = to_unit(out_u8)
             p_all.append(psnr(scored, clean))
             s_all.append(ssim(scored, clean))

@@ -104,7 +104,7 @@ def plot_qualitative(results: list[dict], ctx, sigma: str, out: Path, cell_ids: 
 
     from bench.cell_state import CHECKPOINT_FILE
     from bench.noise import eval_noise, quantize, to_unit
-    from models import build_backbone
+    from bench.train import load_trained_denoiser
 
     plt = _pyplot()
     clean_u8, _ = ctx.val[image_index]
@@ -118,10 +118,9 @@ def plot_qualitative(results: list[dict], ctx, sigma: str, out: Path, cell_ids: 
         ckpt = Path(r["_path"]).parent / CHECKPOINT_FILE
         if not ckpt.is_file():
             continue
-        model = build_backbone(r["config"]["backbone"], **dict(r["config"].get("backbone_kwargs", [])))
-        model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+        model = load_trained_denoiser(r["config"], ckpt)
         with torch.no_grad():
-            restored = model.eval().restore(noisy, torch.tensor([float(sigma) / 255.0]))
+            restored = model.restore(noisy, torch.tensor([float(sigma) / 255.0]))
         panels.append((f"{r['config']['backbone']}/{r['config']['objective']}", quantize(restored)[0]))
     panels.append(("clean", clean_u8))
     preds = ctx.segmenter.predict(torch.stack([p for _, p in panels]))

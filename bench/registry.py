@@ -77,14 +77,9 @@ class FactorySpec:
 
     def params(self, **overrides) -> dict:
         """The effective keyword arguments of ``build(**overrides)`` (signature defaults < registered < overrides)."""
-        return effective_params(self.factory, self.kwargs, overrides)
+        defaults = {k: p.default for k, p in inspect.signature(self.factory).parameters.items()
+                    if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+        return {**defaults, **self.kwargs, **overrides}
 
     def build(self, **overrides) -> Any:
         return self.factory(**{**self.kwargs, **overrides})
-
-
-def effective_params(factory: Callable, registered: dict, overrides: dict) -> dict:
-    """The keyword arguments a build-by-name call really uses: signature defaults < registered < overrides."""
-    params = {k: p.default for k, p in inspect.signature(factory).parameters.items()
-              if p.default is not inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
-    return {**params, **registered, **overrides}

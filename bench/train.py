@@ -17,7 +17,7 @@ import torch
 
 from bench import distributed
 from bench.atomic import atomic_write_bytes
-from bench.config import TrainConfig
+from bench.config import TrainConfig, cell_from_dict
 from bench.crops import crop_generator, random_crops
 from bench.errors import BenchError
 from bench.noise import add_train_noise, draw_train_sigma, to_unit
@@ -69,11 +69,17 @@ def save_checkpoint(state: TrainState, path: Path, objective: Objective | None =
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _read_checkpoint(path: Path) -> dict:
+    """A training checkpoint's dict, loaded with ``weights_only=True``; ValueError if not of this format."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("format") != CKPT_FORMAT:
+        raise ValueError(f"format {ckpt.get('format')!r}")
+    return ckpt
+
+
 def load_checkpoint(state: TrainState, path: Path, objective: Objective | None = None) -> dict:
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if ckpt.get("format") != CKPT_FORMAT:
-            raise ValueError(f"format {ckpt.get('format')!r}")
+        ckpt = _read_checkpoint(path)
         state.model.load_state_dict(ckpt["model"])
         state.optimizer.load_state_dict(ckpt["optimizer"])
         state.scheduler.load_state_dict(ckpt["scheduler"])
@@ -85,6 +91,21 @@ def load_checkpoint(state: TrainState, path: Path, objective: Objective | None =
                          "delete it to retrain the cell from scratch") from None
     state.iteration = int(ckpt["iteration"])
     return ckpt.get("extra", {})
+
+
+def load_trained_denoiser(cell: dict, ckpt_path: Path) -> Denoiser:
+    """The denoiser of a cell (its ``config`` dict, as results hold it) with the weights of its training
+    checkpoint, in eval mode."""
+    from models import build_backbone
+
+    cfg = cell_from_dict(cell)
+    model = build_backbone(cfg.backbone, **dict(cfg.backbone_kwargs))
+    try:
+        model.load_state_dict(_read_checkpoint(ckpt_path)["model"])
+    except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
+        raise BenchError(f"training checkpoint {ckpt_path} is corrupt or does not match its cell "
+                         f"({str(e).splitlines()[0]})") from None
+    return model.eval()
 
 
 def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: TrainConfig, seed: int,

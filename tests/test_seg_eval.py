@@ -121,7 +121,6 @@ def test_config_with_wrong_class_count_is_refused(tmp_path):
         Segmenter(tmp_path / "voc.py", None)
 
 
-
 def test_our_class_names_are_mmsegs_cityscapes_classes():
     """The class check on checkpoints compares with these names: they must be mmseg's own."""
     from bench.synthcity.classes import CLASSES

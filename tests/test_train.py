@@ -106,3 +106,26 @@ def test_validation_curve_is_recorded_and_survives_a_resume(tmp_path):
     summary = run()
     assert [p["iteration"] for p in summary["curve"]] == [4, 8, 12]
     assert summary["curve"][0]["psnr"] == 1.0 and all(p["miou"] == 0.5 for p in summary["curve"])
+
+
+def test_a_trained_cell_is_rebuilt_from_its_config_and_checkpoint(tmp_path):
+    """The weights come back exactly; another cell's configuration or a garbage file is refused."""
+    from bench.config import CellConfig
+    from bench.train import load_trained_denoiser
+
+    kwargs = (("depth", 3), ("in_channels", 3), ("width", 8))
+    cell = CellConfig(suite="synthcity", backbone="ffdnet_small", objective="l1", train=CFG, test_sigmas=(25.0,),
+                      seed=0, backbone_kwargs=kwargs).to_dict()
+    torch.manual_seed(0)
+    model = build_backbone("ffdnet_small", width=8, depth=3)
+    train(model, build_objective("l1"), _images(), CFG, 0, tmp_path / "t.pth", torch.device("cpu"), log=lambda *_: None)
+    loaded = load_trained_denoiser(cell, tmp_path / "t.pth")
+    assert not loaded.training
+    for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    wider = {**cell, "backbone_kwargs": [["depth", 3], ["in_channels", 3], ["width", 16]]}
+    with pytest.raises(BenchError, match="does not match its cell"):
+        load_trained_denoiser(wider, tmp_path / "t.pth")
+    (tmp_path / "g.pth").write_bytes(b"garbage")
+    with pytest.raises(BenchError, match="corrupt"):
+        load_trained_denoiser(cell, tmp_path / "g.pth")

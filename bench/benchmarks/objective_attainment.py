@@ -32,26 +32,19 @@ def tiles(x: torch.Tensor) -> torch.Tensor:
 
 
 def restored_tiles(result: dict, ctx, sigma: float, raw: bool = False) -> torch.Tensor:
-    from bench.noise import eval_noise, quantize, to_unit
-    from models import build_backbone
+    """The cell's restorations of the val images at ``sigma`` (quantised, or its float output if ``raw``), as tiles."""
+    from bench.cell_state import CHECKPOINT_FILE
+    from bench.evaluate import restored_batches
+    from bench.noise import to_unit
+    from bench.train import load_trained_denoiser
 
-    cfg = result["config"]
-    model = build_backbone(cfg["backbone"], **dict((k, tuple(v) if isinstance(v, list) else v)
-                                                   for k, v in cfg["backbone_kwargs"]))
-    ckpt = torch.load(Path(result["_path"]).with_name("train.pth"), map_location="cpu", weights_only=True)
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    out = []
-    for i in range(len(ctx.val)):
-        clean = to_unit(ctx.val[i][0])[None]
-        noise = eval_noise(ctx.val.samples[i].image_id, sigma, cfg["seed"], tuple(clean.shape[1:]))
-        with torch.no_grad():
-            restored = model.restore(clean + noise, torch.tensor([sigma / 255.0]))
-        out.append(restored if raw else to_unit(quantize(restored)))
-    return tiles(torch.cat(out))
+    model = load_trained_denoiser(result["config"], Path(result["_path"]).with_name(CHECKPOINT_FILE))
+    batches = restored_batches(model.restore, ctx.val, sigma, result["config"]["seed"], ctx.device)
+    return tiles(torch.cat([b.restored if raw else to_unit(b.out_u8) for b in batches]))
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench.evaluate import restored_batches
     from bench.results import load_results
     from bench.runner import Context
     from bench.suites import SuiteOptions, SynthcitySuite
@@ -66,9 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     ctx = Context(SynthcitySuite(SuiteOptions()), "cpu", log=lambda *_: None)
-    from bench.noise import to_unit
-
-    clean = tiles(torch.cat([to_unit(ctx.val[i][0])[None] for i in range(len(ctx.val))]))
+    clean = tiles(torch.cat([b.clean for b in restored_batches(None, ctx.val, 0.0, 0, ctx.device)]))
     n_sets = len(clean) // SET
     terms = {name: build_objective(name, ctx.resources, l1_weight=0.0, **kw).eval() for name, kw in TERMS.items()}
     results = [r for r in load_results(args.results, "synthcity") if r["config"].get("backbone") == args.backbone]
@@ -87,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
                 vals = [float(obj(rest[k * SET:(k + 1) * SET], clean[k * SET:(k + 1) * SET])[0])
                         for k in range(n_sets)]
                 row.append(sum(vals) / len(vals))
-        print(f"| {r['config']['objective']} | " + " | ".join(f"{v:.5g}" for v in row) + " |")
+        print(f"| {r['config']['objective']} (seed {r['config']['seed']}) | " + " | ".join(f"{v:.5g}" for v in row) + " |")
 
 
 if __name__ == "__main__":
