@@ -181,17 +181,18 @@ def _submit(args, grid, suite) -> int:
     return 1 if failed else 0
 
 
-def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
-    """argv minus the options ``names`` (``--x V``, ``--x=V`` or a bare flag)."""
+def _without_option(argv: list[str], options: tuple[str, ...], flags: tuple[str, ...] = ()) -> list[str]:
+    """argv minus the ``options`` (``--x V`` or ``--x=V``) and the bare ``flags``."""
     out, skip = [], False
-    for i, a in enumerate(argv):
+    for a in argv:
         if skip:
             skip = False
             continue
         name = a.split("=", 1)[0]
-        if name in names:
-            nxt = argv[i + 1] if i + 1 < len(argv) else ""
-            skip = "=" not in a and name != "--report" and not nxt.startswith("--")
+        if name in flags:
+            continue
+        if name in options:
+            skip = "=" not in a
             continue
         out.append(a)
     return out
@@ -215,7 +216,7 @@ def _run_workers(args, grid, suite) -> int:
     if any("features" in objective_needs(c.objective) or "lpips" in objective_needs(c.objective)
            for c in grid.cells(suite.name)):
         suite.feature_files(_log)
-    argv = _without_option(sys.argv[1:], ("--workers", "--threads", "--report"))
+    argv = _without_option(sys.argv[1:], ("--workers", "--threads"), flags=("--report",))
     procs = []
     for _ in range(workers):
         cmd = [sys.executable, "-m", "bench", *argv, "--workers", "1", "--threads", str(threads)]

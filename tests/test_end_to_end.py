@@ -134,5 +134,5 @@ def test_worker_command_lines_drop_only_the_options_they_replace():
     from bench.cli import _without_option
 
     argv = ["run", "--grid", "smoke", "--workers", "2", "--threads", "2", "--report", "--shard", "2/4"]
-    assert _without_option(argv, ("--workers", "--threads", "--report")) == ["run", "--grid", "smoke", "--shard", "2/4"]
+    assert _without_option(argv, ("--workers", "--threads"), flags=("--report",)) == ["run", "--grid", "smoke", "--shard", "2/4"]
     assert _without_option(["run", "--workers=3", "--results", "/x"], ("--workers",)) == ["run", "--results", "/x"]
