@@ -48,16 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     _suite_args(p)
     p.add_argument("--results", type=Path, default=default_results_root(), help="results folder (default results/runs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast for training and restoration (CUDA only)")
+    p.add_argument("--threads", type=_at_least(1), default=None,
+                   help="torch CPU threads per process (default: 1 per worker; cores / workers with --workers)")
+    _precision_arg(p)
+    p.add_argument("--amp", action="store_const", dest="precision", const="bf16", help="the same as --precision bf16")
     p.add_argument("--val-every", type=int, default=0, metavar="N",
                    help="record validation PSNR/mIoU (sigma 50, 16 val images) every N iterations (Figure 5 curves)")
     p.add_argument("--report", action="store_true", help="print the grid's table when done")
     p.add_argument("--rerun", action="store_true", help="recompute finished (and failed) cells from scratch")
     p.add_argument("--clean-failed", action="store_true", help="retry failed cells (from their last checkpoint)")
     p.add_argument("--shard", type=_shard, metavar="I/N", help="run only cells I, I+N, I+2N, ... (job arrays)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="parallel local worker processes sharing the grid (threads per worker = cores / N)")
+    p.add_argument("--workers", type=_at_least(0), default=0,
+                   help="parallel local worker processes sharing the grid, cores / N threads each (default 0: on a "
+                   "CPU, one single-thread worker per core and pending cell; one process on a GPU or with --threads)")
     p.add_argument("--launcher", choices=("local", "submitit"), default="local",
                    help="submitit: one Slurm job per pending cell (see --cluster, --partition ...)")
     p.add_argument("--cluster", default=None, help="submitit cluster: slurm (default when available), local, debug")
@@ -70,12 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="state of every cell of a grid: done, running (with progress), failed, pending")
     p.add_argument("--grid", default="smoke")
     _seeds_arg(p)
+    _precision_arg(p)
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
 
     p = sub.add_parser("report", help="print the ranked table of finished cells (markdown, csv, latex, html)")
     p.add_argument("--grid", default=None, help="only this grid's cells (default: every finished cell)")
     _seeds_arg(p)
+    _precision_arg(p)
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
     p.add_argument("--format", default="markdown", choices=("markdown", "csv", "latex", "html"))
@@ -92,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, required=True, help="e.g. results/baselines/smoke.json")
     p.add_argument("--grid", default="smoke")
     _seeds_arg(p)
+    _precision_arg(p)
     p.add_argument("--suite", default="synthcity")
     p.add_argument("--results", type=Path, default=default_results_root())
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=TOL",
@@ -111,6 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _at_least(low: int):
+    """An argparse type: an integer >= ``low``, with the accepted range in the message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, not {text!r}")
+        return value
+    return parse
+
+
 def _shard(text: str) -> tuple[int, int]:
     i, _, n = text.partition("/")
     try:
@@ -119,19 +138,28 @@ def _shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected I/N, e.g. 0/4, not {text!r}") from None
 
 
+def _precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="training and restoration precision of every cell (default: the grid's; smoke pins fp32, "
+                   "the other synthcity grids use auto: bf16 autocast + channels_last where a cached "
+                   "micro-benchmark finds it faster on this machine, else fp32)")
+
+
 def _seeds_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, nargs="+", metavar="S",
                    help="training seeds of every cell (default: the grid's, 0); reports give mean ± std over them")
 
 
-def _grid(name: str, seeds: list[int] | None = None):
-    """The grid ``name``, with its seeds replaced when the command line gives some."""
+def _grid(name: str, seeds: list[int] | None = None, precision: str | None = None, device: str = "cpu"):
+    """The grid ``name``, with its seeds and precision replaced when the command line gives them, and a precision
+    of "auto" decided here, once, for ``device`` (every worker and launcher then runs the same cells)."""
     import dataclasses
 
     from bench.grids import GRIDS
 
     grid = GRIDS.get(name)
-    return dataclasses.replace(grid, seeds=tuple(dict.fromkeys(seeds))) if seeds else grid
+    grid = dataclasses.replace(grid, seeds=tuple(dict.fromkeys(seeds))) if seeds else grid
+    return grid.with_precision(precision, device)
 
 
 def cmd_run(args) -> int:
@@ -140,26 +168,29 @@ def cmd_run(args) -> int:
     from bench.runner import run_grid
     from bench.suites import build_suite
 
-    grid = _grid(args.grid, args.seeds)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"--device {args.device} asked for, but torch sees no CUDA device; use --device cpu")
+    grid = _grid(args.grid, args.seeds, args.precision, args.device)
     suite = build_suite(args.suite, _suite_options(args))
     if args.launcher == "submitit":
         return _submit(args, grid, suite)
+    if args.workers == 0:
+        args.workers = _auto_workers(args, grid, suite.name)
+        if args.workers > 1:
+            _log(f"{args.workers} single-thread workers (one per core and pending cell; --workers 1 --threads N "
+                 "for one process)")
     if args.workers > 1:
         return _run_workers(args, grid, suite)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or 1)
     from bench import distributed
 
     args.device = distributed.init_from_env(args.device)  # under torchrun: join the group, one device per rank
     t0 = time.time()
     before, finished, failed = run_grid(grid, suite, args.results, args.device, log=_log, rerun=args.rerun,
-                                        clean_failed=args.clean_failed, shard=args.shard, amp=args.amp,
-                                        val_every=args.val_every)
+                                        clean_failed=args.clean_failed, shard=args.shard, val_every=args.val_every)
     _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in {time.time() - t0:.0f} s")
     if args.report:
-        print(_render(args.results, suite.name, grid.name, seeds=args.seeds))
+        print(_render(args.results, suite.name, grid.name, seeds=args.seeds, precision=args.precision))
     return 1 if failed else 0
 
 
@@ -198,6 +229,37 @@ def _without_option(argv: list[str], options: tuple[str, ...], flags: tuple[str,
     return out
 
 
+def _auto_workers(args, grid, suite_name: str) -> int:
+    """Workers for ``--workers 0``: one single-thread process per core and pending cell on a CPU (threads of one
+    process wait for each other, and on a busy machine a 2-thread training step measured 10-20x slower than a
+    1-thread one); one process on a GPU, under torchrun, or when --threads is given."""
+    import os
+
+    from bench.cell_state import cell_state
+    from bench.runner import select_shard
+
+    if not args.device.startswith("cpu") or args.threads or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return 1
+    base = args.results / suite_name
+    todo = [c for c in select_shard(grid.cells(suite_name), args.shard)
+            if cell_state(base / c.dirname()).state == "pending" or args.rerun]
+    return max(1, min(os.cpu_count() or 1, len(todo)))
+
+
+def _reset_for_rerun(grid, suite_name: str, args) -> None:
+    """--rerun under workers: the parent resets the finished and failed cells once, the workers run them as pending
+    (each worker resetting on its own would redo a cell that another worker had just finished)."""
+    from bench.cell_state import CHECKPOINT_FILE, FAILED_FILE, cell_state
+    from bench.results import RESULT_FILE
+    from bench.runner import select_shard
+
+    base = args.results / suite_name
+    for c in select_shard(grid.cells(suite_name), args.shard):
+        if cell_state(base / c.dirname()).state in ("done", "failed"):
+            for name in (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE):
+                (base / c.dirname() / name).unlink(missing_ok=True)
+
+
 def _run_workers(args, grid, suite) -> int:
     """N copies of this command, one thread budget each; the cells' locks share the work out."""
     import os
@@ -209,7 +271,7 @@ def _run_workers(args, grid, suite) -> int:
     workers = min(args.workers, cores)
     if workers < args.workers:
         _log(f"--workers {args.workers} > {cores} cores: using {workers} workers of 1 thread")
-    threads = max(1, cores // workers)
+    threads = args.threads or max(1, cores // workers)
     # Prepare once (data, evaluator, feature network) so that workers never race to build them.
     suite.data_root(_log)
     suite.segmenter_files(_log)
@@ -217,6 +279,9 @@ def _run_workers(args, grid, suite) -> int:
            for c in grid.cells(suite.name)):
         suite.feature_files(_log)
     argv = _without_option(sys.argv[1:], ("--workers", "--threads"), flags=("--report",))
+    if args.rerun:
+        argv = _without_option(argv, (), flags=("--rerun",))
+        _reset_for_rerun(grid, suite.name, args)
     procs = []
     for _ in range(workers):
         cmd = [sys.executable, "-m", "bench", *argv, "--workers", "1", "--threads", str(threads)]
@@ -224,7 +289,7 @@ def _run_workers(args, grid, suite) -> int:
     _log(f"{workers} workers x {threads} threads started")
     codes = [p.wait() for p in procs]
     if args.report:
-        print(_render(args.results, suite.name, grid.name, seeds=args.seeds))
+        print(_render(args.results, suite.name, grid.name, seeds=args.seeds, precision=args.precision))
     return max(codes)
 
 
@@ -248,7 +313,7 @@ def cmd_doctor(args) -> int:
 def cmd_status(args) -> int:
     from bench.cell_state import cell_state
 
-    cells = _grid(args.grid, args.seeds).cells(args.suite)
+    cells = _grid(args.grid, args.seeds, args.precision).cells(args.suite)
     base = args.results / args.suite
     counts: dict[str, int] = {}
     print("| cell | state | progress | detail |\n|---|---|---:|---|")
@@ -262,11 +327,11 @@ def cmd_status(args) -> int:
 
 
 def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdown", paper: Path | None = None,
-            seeds: list[int] | None = None) -> str:
+            seeds: list[int] | None = None, precision: str | None = None) -> str:
     from bench.report import read_paper_tables, render_report
     from bench.results import load_results
 
-    ids = {c.cell_hash() for c in _grid(grid_name, seeds).cells(suite)} if grid_name else None
+    ids = {c.cell_hash() for c in _grid(grid_name, seeds, precision).cells(suite)} if grid_name else None
     title = f"{suite}: grid {grid_name}" if grid_name else f"{suite}: all finished cells"
     if paper is not None and not paper.is_file():
         raise BenchError(f"paper tables {paper} do not exist (expected the csv of results/paper_tables.csv)")
@@ -274,14 +339,14 @@ def _render(results: Path, suite: str, grid_name: str | None, fmt: str = "markdo
 
 
 def cmd_report(args) -> int:
-    print(_render(args.results, args.suite, args.grid, args.format, args.paper, args.seeds), end="")
+    print(_render(args.results, args.suite, args.grid, args.format, args.paper, args.seeds, args.precision), end="")
     if args.plots:
         from bench.plots import write_plots
         from bench.results import load_results
         from bench.runner import Context
         from bench.suites import SuiteOptions, build_suite
 
-        ids = {c.cell_hash() for c in _grid(args.grid, args.seeds).cells(args.suite)} if args.grid else None
+        ids = {c.cell_hash() for c in _grid(args.grid, args.seeds, args.precision).cells(args.suite)} if args.grid else None
         ctx = Context(build_suite(args.suite, SuiteOptions()), "cpu", _log) if args.suite == "synthcity" else None
         for path in write_plots(load_results(args.results, args.suite), args.plots, ids, ctx):
             _log(f"wrote {path}")
@@ -320,7 +385,7 @@ def cmd_check(args) -> int:
     from bench.check import DEFAULT_TOLERANCES, compare, read_baseline, render_findings, values_from_results
     from bench.results import load_results
 
-    ids = {c.cell_hash() for c in _grid(args.grid, args.seeds).cells(args.suite)}
+    ids = {c.cell_hash() for c in _grid(args.grid, args.seeds, args.precision).cells(args.suite)}
     current = values_from_results(load_results(args.results, args.suite), ids)
     if not current:
         raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")
@@ -364,6 +429,11 @@ def _log(msg: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # Before torch starts OpenMP: threads that wait sleep instead of spinning, so a multi-thread process on a busy
+    # machine does not spin against the other jobs (measured 0.42x the spinning default's time when busy).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,

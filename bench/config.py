@@ -19,6 +19,23 @@ class TrainConfig:
     gamma: float = 0.5
     sigma_max: float = 75.0  # training sigma ~ U(0, sigma_max) on the 0-255 scale
     checkpoint_every: int = 100
+    schedule: str = "multistep"  # "multistep" (milestones, gamma) or "cosine" (to 0 at the last iteration)
+    warmup: float = 0.0  # linear learning-rate warm-up over this fraction of ``iterations``
+    grad_clip: float = 0.0  # clip the global gradient norm to this (0: off)
+    ema_decay: float = 0.0  # evaluate an exponential moving average of the weights (0: the last iterate)
+    precision: str = "fp32"  # "fp32", "bf16" (autocast + channels_last) or "auto" (resolved per machine)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if not (0.0 <= self.warmup < 1.0 and 0.0 <= self.ema_decay < 1.0 and self.grad_clip >= 0.0):
+            raise ValueError("warmup and ema_decay must be in [0, 1), grad_clip >= 0")
+
+
+SCHEDULES = ("multistep", "cosine")
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass(frozen=True)

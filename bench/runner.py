@@ -44,11 +44,8 @@ def reference_dirname(cells: list[CellConfig]) -> str:
 class Context:
     """What every cell of a run shares: the suite's data (in memory), its segmenter, its weights."""
 
-    def __init__(self, suite: Suite, device: str, log: Callable[[str], None], amp: bool = False,
-                 val_every: int = 0) -> None:
-        self.suite, self.device, self.log, self.amp, self.val_every = suite, torch.device(device), log, amp, val_every
-        if amp and self.device.type != "cuda":
-            raise BenchError("--amp is for CUDA (bf16 convolutions on CPU are 10-25x slower than fp32 here)")
+    def __init__(self, suite: Suite, device: str, log: Callable[[str], None], val_every: int = 0) -> None:
+        self.suite, self.device, self.log, self.val_every = suite, torch.device(device), log, val_every
         root = suite.data_root(log)
         self.segmenter = suite.build_segmenter(device, log)
         self.segmenter.probe()  # compiled-op or shape problems surface here, before any training
@@ -89,7 +86,7 @@ VAL_CURVE_IMAGES, VAL_CURVE_SIGMA = 16, 50.0
 def _curve_point(ctx: Context, model, cell: CellConfig) -> dict:
     """PSNR and mIoU at sigma 50 on the first val images: one point of the validation curve (Figure 5)."""
     m = evaluate(model.restore, ctx.val_curve_images, (VAL_CURVE_SIGMA,), cell.seed, ctx.segmenter, ctx.device,
-                 amp=ctx.amp)[f"{VAL_CURVE_SIGMA:g}"]
+                 amp=cell.train.precision == "bf16")[f"{VAL_CURVE_SIGMA:g}"]
     return {"psnr": m["psnr"], "miou": m["miou"]}
 
 
@@ -139,18 +136,19 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
                 done[0] = i
 
             summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / CHECKPOINT_FILE,
-                            ctx.device, log=log, labels=ctx.train_labels, progress=tick, amp=ctx.amp,
-                            validate=lambda: _curve_point(ctx, model, cell), val_every=ctx.val_every)
+                            ctx.device, log=log, labels=ctx.train_labels, progress=tick,
+                            validate=lambda scored: _curve_point(ctx, scored, cell), val_every=ctx.val_every)
         if not main:
             return None
         t0 = time.time()
-        metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device, amp=ctx.amp)
+        metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device,
+                           amp=cell.train.precision == "bf16")
         result = {"kind": "cell", "cell_id": cell.cell_hash(), "slug": cell.slug(), "config": cell.to_dict(),
                   "metrics": metrics, "train": summary, "eval_seconds": round(time.time() - t0, 2),
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "peak_rss_mb": peak_rss_mb(), "weights": ctx.weights_for(cell.objective), "env": environment(str(ctx.device)),
                   "objective_params": objective_params(cell.objective, **dict(cell.objective_kwargs)),
-                  "seed": cell.seed, "amp": ctx.amp, "created": _now()}
+                  "seed": cell.seed, "precision": cell.train.precision, "created": _now()}
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)
         log("done")
@@ -176,8 +174,7 @@ def _reset(folder: Path, names: tuple[str, ...]) -> None:
 
 def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
              log: Callable[[str], None] = print, rerun: bool = False, clean_failed: bool = False,
-             shard: tuple[int, int] | None = None, only: set[str] | None = None, amp: bool = False,
-             val_every: int = 0) -> tuple[int, int, int]:
+             shard: tuple[int, int] | None = None, only: set[str] | None = None, val_every: int = 0) -> tuple[int, int, int]:
     """Train and score the grid's pending cells; returns (done before, finished now, failed).
 
     Each cell runs under its lock, so any number of processes (workers, job-array shards, a second
@@ -211,7 +208,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
         + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
     if not todo and (ref / RESULT_FILE).is_file():
         return len(done), 0, len(corrupt) + len(failed_before)
-    ctx = Context(suite, device, log, amp, val_every)
+    ctx = Context(suite, device, log, val_every)
     if distributed.is_main():
         with CellLock(ref) as lock:
             if lock.acquire():

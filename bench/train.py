@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from bench import distributed
 from bench.atomic import atomic_write_bytes
@@ -49,14 +50,33 @@ class TrainState:
     model: Denoiser
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
+    ema: AveragedModel | None = None  # the weights evaluated when ``ema_decay`` > 0
     iteration: int = 0
+
+    def evaluated_weights(self) -> dict[str, torch.Tensor]:
+        """The state dict that is scored: the moving average's when there is one, else the last iterate's."""
+        return (self.ema.module if self.ema is not None else self.model).state_dict()
+
+
+def lr_factor(cfg: TrainConfig, it: int) -> float:
+    """The learning rate of step ``it`` (0-based) as a fraction of ``cfg.lr``: linear warm-up over
+    ``cfg.warmup`` of the iterations, then ``multistep`` halvings at the milestones or a ``cosine`` to 0."""
+    warm = round(cfg.warmup * cfg.iterations)
+    if it < warm:
+        return (it + 1) / warm
+    if cfg.schedule == "cosine":
+        span = max(cfg.iterations - warm, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * (it - warm) / span))
+    milestones = sorted({max(1, round(f * cfg.iterations)) for f in cfg.milestones})
+    return cfg.gamma ** sum(it >= m for m in milestones)
 
 
 def make_state(model: Denoiser, cfg: TrainConfig) -> TrainState:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
-    milestones = sorted({max(1, round(f * cfg.iterations)) for f in cfg.milestones})
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=cfg.gamma)
-    return TrainState(model, opt, sched)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(cfg, it))
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+           if cfg.ema_decay > 0 else None)
+    return TrainState(model, opt, sched, ema)
 
 
 def save_checkpoint(state: TrainState, path: Path, objective: Objective | None = None, extra: dict | None = None
@@ -64,6 +84,8 @@ def save_checkpoint(state: TrainState, path: Path, objective: Objective | None =
     buf = io.BytesIO()
     torch.save({"format": CKPT_FORMAT, "iteration": state.iteration, "model": state.model.state_dict(),
                 "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
+                **({"ema": state.ema.state_dict()} if state.ema is not None else {}),
+                "evaluated": "ema" if state.ema is not None else "model",
                 "objective": objective.train_state() if objective is not None else {},
                 "torch_rng": torch.get_rng_state(), "extra": extra or {}}, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -83,6 +105,8 @@ def load_checkpoint(state: TrainState, path: Path, objective: Objective | None =
         state.model.load_state_dict(ckpt["model"])
         state.optimizer.load_state_dict(ckpt["optimizer"])
         state.scheduler.load_state_dict(ckpt["scheduler"])
+        if state.ema is not None:
+            state.ema.load_state_dict(ckpt["ema"])
         if objective is not None:
             objective.load_train_state(ckpt.get("objective", {}))
         torch.set_rng_state(ckpt["torch_rng"])
@@ -93,15 +117,24 @@ def load_checkpoint(state: TrainState, path: Path, objective: Objective | None =
     return ckpt.get("extra", {})
 
 
+def _scored_weights(ckpt: dict) -> dict[str, torch.Tensor]:
+    """The model weights a checkpoint's cell is scored with: its moving average's, else its last iterate's."""
+    if ckpt.get("evaluated") == "ema":
+        prefix = "module."
+        return {k[len(prefix):]: v for k, v in ckpt["ema"].items() if k.startswith(prefix)}
+    return ckpt["model"]
+
+
 def load_trained_denoiser(cell: dict, ckpt_path: Path) -> Denoiser:
-    """The denoiser of a cell (its ``config`` dict, as results hold it) with the weights of its training
-    checkpoint, in eval mode."""
+    """The denoiser of a cell (its ``config`` dict, as results hold it) with the weights that were scored
+    (the moving average where the cell kept one), in eval mode."""
     from models import build_backbone
 
     cfg = cell_from_dict(cell)
     model = build_backbone(cfg.backbone, **dict(cfg.backbone_kwargs))
     try:
-        model.load_state_dict(_read_checkpoint(ckpt_path)["model"])
+        ckpt = _read_checkpoint(ckpt_path)
+        model.load_state_dict(_scored_weights(ckpt))
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
         raise BenchError(f"training checkpoint {ckpt_path} is corrupt or does not match its cell "
                          f"({str(e).splitlines()[0]})") from None
@@ -111,19 +144,27 @@ def load_trained_denoiser(cell: dict, ckpt_path: Path) -> Denoiser:
 def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: TrainConfig, seed: int,
           ckpt_path: Path, device: torch.device, log: Callable[[str], None] = print,
           labels: torch.Tensor | None = None, progress: Callable[[int], None] | None = None,
-          amp: bool = False, validate: Callable[[], dict] | None = None, val_every: int = 0) -> dict:
-    """Train ``model`` in place up to ``cfg.iterations``; resume from ``ckpt_path`` if it exists.
+          validate: Callable[[Denoiser], dict] | None = None, val_every: int = 0) -> dict:
+    """Train ``model`` in place up to ``cfg.iterations``; resume from ``ckpt_path`` if it exists. On return
+    ``model`` holds the weights that are scored: the moving average's when ``cfg.ema_decay`` > 0.
 
-    With ``validate`` and ``val_every``, ``validate()`` (the model in eval mode, no grad) is recorded every
-    ``val_every`` iterations as the validation curve (kept in the checkpoint, so a resumed run has it whole).
+    ``cfg.precision`` "bf16" runs the forward pass under bf16 autocast with channels_last tensors;
+    "auto" must be resolved by the caller (``bench.precision``).
+    With ``validate`` and ``val_every``, ``validate(denoiser)`` (the scored weights in eval mode, no grad) is
+    recorded every ``val_every`` iterations as the validation curve (kept in the checkpoint, so a resumed run
+    has it whole).
 
     Returns a summary: iterations done in this call, seconds, the last logged loss terms.
     """
+    if cfg.precision == "auto":
+        raise ValueError("precision 'auto' must be resolved to fp32 or bf16 before training (bench.precision)")
+    bf16 = cfg.precision == "bf16"
+    layout = torch.channels_last if bf16 else torch.contiguous_format
     torch.manual_seed(seed)
     uses_labels = getattr(objective, "uses_labels", False)
     if uses_labels and labels is None:
         raise BenchError(f"objective {type(objective).__name__} needs the training labels")
-    model.to(device).train()
+    model.to(device, memory_format=layout).train()
     objective.to(device).train()
     world, rank = distributed.world(), distributed.rank()
     if cfg.batch % world:
@@ -143,8 +184,9 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         if world > 1:  # every rank drew the same batch; each trains on its slice, DDP averages the gradients
             clean, noisy, sigma = clean[rank::world], noisy[rank::world], sigma[rank::world]
             crop_labels = crop_labels[rank::world] if crop_labels is not None else None
-        clean, noisy, sigma = clean.to(device), noisy.to(device), sigma.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):  # --amp: bf16 on CUDA
+        clean, noisy, sigma = (clean.to(device, memory_format=layout), noisy.to(device, memory_format=layout),
+                               sigma.to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             restored = net(noisy, sigma) if world > 1 else model.restore(noisy, sigma)
             loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
         loss = loss.float()
@@ -153,8 +195,12 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
                                    "lower the learning rate or the objective's weights")
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         state.optimizer.step()
         state.scheduler.step()
+        if state.ema is not None:
+            state.ema.update_parameters(model)
         state.iteration += 1
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v
@@ -169,16 +215,19 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
                 + f" lr {state.scheduler.get_last_lr()[0]:.2e}")
         if validate and val_every and distributed.is_main() and (
                 state.iteration % val_every == 0 or state.iteration == cfg.iterations):
-            model.eval()
+            scored = state.ema.module if state.ema is not None else model
+            scored.eval()
             with torch.no_grad():
-                point = {"iteration": state.iteration, **validate()}
-            model.train()
+                point = {"iteration": state.iteration, **validate(scored)}
+            scored.train()
             curve.append(point)
             log("validation " + " ".join(f"{k} {v:.4f}" for k, v in point.items() if k != "iteration"))
         if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations:
             if distributed.is_main():
                 save_checkpoint(state, ckpt_path, objective, extra={"curve": curve})
             distributed.barrier()
+    if state.ema is not None:
+        model.load_state_dict(state.evaluated_weights())
     model.eval()
     return {"iterations_run": state.iteration - start, "resumed_from": start, "seconds": round(time.time() - t0, 2),
             "final_terms": last_terms, **({"curve": curve} if curve else {})}

@@ -1,6 +1,6 @@
 """Training-step cost of every objective relative to ``l1`` (time and peak memory), and D2SM's queue sizes.
 
-    python -m bench.benchmarks.objective_cost [--steps 20] [--backbone ffdnet_small] [--device cpu]
+    python -m bench.benchmarks.objective_cost [--steps 20] [--backbone ffdnet_small] [--device cpu] [--precision bf16]
 
 Each configuration runs in a fresh child process on the embedded suite's real loss networks and
 the grid's training batch (batch 8, 64 px crops); time is the median step after warm-up, memory the
@@ -38,7 +38,7 @@ def _reset_peak_rss() -> int:
     return _status_kb("VmRSS") * 1024
 
 
-def _measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, threads: int, out) -> None:
+def _measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, threads: int, bf16: bool, out) -> None:
     import torch
 
     from bench.grids import SYNTHCITY_TRAIN
@@ -51,7 +51,8 @@ def _measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, th
     torch.set_num_threads(threads)
     ctx = Context(SynthcitySuite(SuiteOptions()), device, log=lambda *_: None)
     torch.manual_seed(0)
-    model = build_backbone(backbone).to(device).train()
+    layout = torch.channels_last if bf16 else torch.contiguous_format
+    model = build_backbone(backbone).to(device, memory_format=layout).train()
     objective = build_objective(name, ctx.resources, **kwargs).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     cfg = SYNTHCITY_TRAIN
@@ -66,8 +67,10 @@ def _measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, th
         if i == 0 and not cuda:
             base = _reset_peak_rss()  # after setup: data, loss networks and model in memory
         t0 = time.perf_counter()
-        restored = model.restore(noisy.to(device), sigma.to(device))
-        loss, _ = objective(restored, clean.to(device), {"sigma": sigma, "labels": labels})
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            restored = model.restore(noisy.to(device, memory_format=layout), sigma.to(device))
+            loss, _ = objective(restored, clean.to(device, memory_format=layout), {"sigma": sigma, "labels": labels})
+        loss = loss.float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -79,10 +82,10 @@ def _measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, th
     out.put({"seconds": statistics.median(times), "peak_bytes": peak, "base_bytes": base})
 
 
-def measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, threads: int) -> dict:
+def measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, threads: int, bf16: bool = False) -> dict:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_measure, args=(name, kwargs, backbone, steps, device, threads, q))
+    p = ctx.Process(target=_measure, args=(name, kwargs, backbone, steps, device, threads, bf16, q))
     p.start()
     result = q.get()
     p.join()
@@ -90,23 +93,27 @@ def measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, thr
 
 
 def main(argv: list[str] | None = None) -> None:
-    import os
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--backbone", default="ffdnet_small")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=1, help="threads per child (default 1: ratios survive a busy machine)")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds over all configurations, interleaved; median kept")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast + channels_last")
     args = ap.parse_args(argv)
-    rows = []
-    for name, kw in CONFIGS:
-        r = measure(name, kw, args.backbone, args.steps, args.device, args.threads)
-        label = name + (f" q={kw['queue_size']}" if kw else "")
-        rows.append((label, r))
-        print(f"measured {label}: {r['seconds'] * 1000:.1f} ms/step", flush=True)
+    labels = [name + (f" q={kw['queue_size']}" if kw else "") for name, kw in CONFIGS]
+    runs: dict[str, list[dict]] = {label: [] for label in labels}
+    for _ in range(args.rounds):  # interleaved: load from elsewhere falls on every configuration alike
+        for label, (name, kw) in zip(labels, CONFIGS, strict=True):
+            r = measure(name, kw, args.backbone, args.steps, args.device, args.threads, args.precision == "bf16")
+            runs[label].append(r)
+            print(f"measured {label}: {r['seconds'] * 1000:.1f} ms/step", flush=True)
+    rows = [(label, {k: statistics.median(r[k] for r in runs[label]) for k in ("seconds", "peak_bytes")})
+            for label in labels]
     ref = rows[0][1]
     mem = "step memory"
-    print(f"\n{args.backbone}, batch 8 x 64 px crops, {args.device}, {args.threads} threads, median of {args.steps} steps\n")
+    print(f"\n{args.backbone}, batch 8 x 64 px crops, {args.device}, {args.precision}, {args.threads} threads, median of "
+          f"{args.steps} steps, median of {args.rounds} interleaved rounds\n")
     print(f"| objective | ms/step | x l1 | {mem} (MB) | x l1 |")
     print("|---|---:|---:|---:|---:|")
     for label, r in rows:

@@ -1,0 +1,114 @@
+"""How far a grid's numbers move with the thread count (a stand-in for another CPU) and with the seed, and the
+regression tolerances that follow; optionally writes the committed baseline with its derivation.
+
+    python -m bench.benchmarks.baseline_spread --grid smoke --seeds 0 1 2 --threads 1 2 \\
+        --write results/baselines/smoke.json
+
+Runs ``bench run --grid G --seeds S... --workers 1 --threads T`` once per thread count, each into its own results
+folder under ``--work`` (kept, so a second call reuses finished cells). A different thread count changes the order
+of floating-point reductions as another CPU does, and training amplifies such rounding differences alike, so the
+difference between the thread counts of one (cell, seed) is what the regression check must tolerate. Tolerance per
+metric = ``--factor`` x the root mean square of those differences over every cell, seed and test sigma; it must not
+exceed the instrument's bounds (PSNR 0.15 dB, SSIM 0.005, mIoU 0.015), or nothing is written and the exit code is
+1. The baseline's values are the seed-0 cells at the largest thread count.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.check import DEFAULT_TOLERANCES, values_from_results
+
+BOUNDS = {"psnr": 0.15, "ssim": 0.005, "miou": 0.015}
+
+
+def _run(grid: str, seeds: list[int], threads: int, results: Path) -> None:
+    cmd = [sys.executable, "-m", "bench", "run", "--grid", grid, "--seeds", *map(str, seeds), "--workers", "1",
+           "--threads", str(threads), "--results", str(results)]
+    print("$", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def _values(grid: str, seeds: list[int], results: Path) -> dict[str, float]:
+    from bench.cli import _grid
+    from bench.results import load_results
+
+    ids = {c.cell_hash() for c in _grid(grid, seeds).cells("synthcity")}
+    return values_from_results(load_results(results, "synthcity"), ids)
+
+
+def spread(by_threads: dict[int, dict[str, float]]) -> dict:
+    """Per metric: RMS of the differences between thread counts (same cell, seed, sigma) and the mean over
+    cells, sigmas and thread counts of the standard deviation over seeds."""
+    counts = sorted(by_threads)
+    keys = set.intersection(*(set(v) for v in by_threads.values()))
+    out: dict[str, dict[str, float]] = {"thread_rms_diff": {}, "thread_max_diff": {}, "seed_std": {}}
+    for metric in DEFAULT_TOLERANCES:
+        diffs = [by_threads[a][k] - by_threads[b][k] for k in keys if k.endswith("|" + metric)
+                 for i, a in enumerate(counts) for b in counts[i + 1:]]
+        out["thread_rms_diff"][metric] = math.sqrt(statistics.fmean(d * d for d in diffs))
+        out["thread_max_diff"][metric] = max(abs(d) for d in diffs)
+        groups: dict[tuple, list[float]] = {}
+        for t, vals in by_threads.items():
+            for k, v in vals.items():
+                if k.endswith("|" + metric):
+                    slug, sigma, _ = k.split("|")
+                    groups.setdefault((t, slug.rsplit("__s", 1)[0], sigma), []).append(v)
+        out["seed_std"][metric] = statistics.fmean(statistics.stdev(v) for v in groups.values() if len(v) > 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.atomic import atomic_write_json
+    from bench.cli import _grid
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--grid", default="smoke")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--factor", type=float, default=3.0, help="tolerance = factor x RMS thread difference")
+    p.add_argument("--work", type=Path, default=Path("results/runs/_spread"), help="results folders (kept)")
+    p.add_argument("--write", type=Path, help="write the baseline here (values: seed 0 at the most threads)")
+    args = p.parse_args(argv)
+    if len(args.threads) < 2 or 0 not in args.seeds:
+        raise SystemExit("need at least two thread counts and seed 0")
+    by_threads = {}
+    for t in args.threads:
+        folder = args.work / f"threads{t}"
+        _run(args.grid, args.seeds, t, folder)
+        by_threads[t] = _values(args.grid, args.seeds, folder)
+    s = spread(by_threads)
+    tolerances = {m: math.ceil(args.factor * s["thread_rms_diff"][m] * 1e4) / 1e4 for m in DEFAULT_TOLERANCES}
+    print(f"\ngrid {args.grid}, seeds {args.seeds}, threads {args.threads}")
+    print(f"| metric | RMS thread diff | max thread diff | mean seed std | tolerance (x{args.factor:g}) | bound |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for m in DEFAULT_TOLERANCES:
+        print(f"| {m} | {s['thread_rms_diff'][m]:.4f} | {s['thread_max_diff'][m]:.4f} | {s['seed_std'][m]:.4f} | "
+              f"{tolerances[m]:.4f} | {BOUNDS[m]} |")
+    over = [m for m in tolerances if tolerances[m] > BOUNDS[m]]
+    if over:
+        print(f"not stable enough: the tolerance of {', '.join(over)} would exceed its bound; nothing written")
+        return 1
+    if args.write:
+        top = max(args.threads)
+        values = {k: v for k, v in by_threads[top].items() if k.split("|")[0].endswith("__s0")}
+        grid = _grid(args.grid, [0])
+        atomic_write_json(args.write, {
+            "suite": "synthcity", "grid": args.grid, "tolerances": tolerances, "values": values,
+            "written_with": {"threads": top, "seed": 0, "precision": grid.train["synthcity"].precision},
+            "derivation": {"rule": f"tolerance = {args.factor:g} x RMS of the differences between thread counts "
+                                   "(same cell, seed and sigma), rounded up to 1e-4",
+                           "factor": args.factor, "seeds": args.seeds, "threads": args.threads,
+                           "tolerances": tolerances, "bounds": BOUNDS, **s,
+                           "command": "python -m bench.benchmarks.baseline_spread "
+                                      + " ".join(argv if argv is not None else sys.argv[1:])}})
+        print(f"baseline {args.write} written ({len(values)} values)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

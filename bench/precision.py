@@ -1,0 +1,107 @@
+"""Which precision a cell trains in: fp32, or bf16 autocast with channels_last where the machine runs it faster.
+
+bf16 convolutions are fast only on some hardware: on a CPU with native bf16 (AVX512-BF16, AMX) an autocast +
+channels_last training step measured 0.52x the fp32 time; on CPUs without it, 10-25x slower. So "auto" is
+decided by measuring, never by reading CPU flags: a short micro-benchmark (a small conv net's forward and
+backward, both precisions interleaved) whose verdict is cached per machine and software in
+``<cache>/precision/``. On CUDA, "auto" is bf16 where the device supports it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from bench.atomic import atomic_write_json
+from bench.paths import cache_root
+
+# bf16 is chosen when its step takes at most this fraction of the fp32 step (below 1: a gain worth the rounding).
+BF16_MAX_RATIO = 0.8
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def machine_key() -> str:
+    """What the verdict depends on: processor, its instruction sets, torch's version and thread count."""
+    import torch
+
+    text = json.dumps([_cpu_name(), _cpu_flags(), torch.__version__, torch.get_num_threads()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def measure_cpu(reps: int = 5) -> dict:
+    """Median seconds of one training step of a small conv net (8 crops of 64², 48 channels) in fp32 and in
+    bf16 autocast + channels_last, interleaved so that load from elsewhere falls on both alike."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 13, 32, 32, generator=gen)
+    net = nn.Sequential(nn.Conv2d(13, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 48, 3, padding=1), nn.ReLU(),
+                        nn.Conv2d(48, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 12, 3, padding=1))
+
+    def step(bf16: bool) -> float:
+        layout = torch.channels_last if bf16 else torch.contiguous_format
+        net.to(memory_format=layout)
+        inp = x.to(memory_format=layout)
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = net(inp).float().abs().mean()
+        loss.backward()
+        return time.perf_counter() - t0
+
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(2):  # warm-up: oneDNN builds its kernels on the first calls
+        step(False), step(True)
+    for _ in range(reps):
+        times["fp32"].append(step(False))
+        times["bf16"].append(step(True))
+    fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
+    return {"fp32_s": fp32, "bf16_s": bf16, "ratio": bf16 / fp32}
+
+
+def auto_precision(device: str = "cpu", cache: Path | None = None) -> str:
+    """"bf16" or "fp32" for ``device``: CUDA by its capability, CPU by the cached micro-benchmark."""
+    import torch
+
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    path = (cache or cache_root()) / "precision" / f"cpu-{machine_key()}.json"
+    try:
+        return json.loads(path.read_text())["precision"]
+    except (OSError, ValueError, KeyError):
+        pass
+    m = measure_cpu()
+    verdict = "bf16" if m["ratio"] <= BF16_MAX_RATIO else "fp32"
+    try:
+        atomic_write_json(path, {"precision": verdict, "cpu": _cpu_name(), "torch": torch.__version__,
+                                 "threads": torch.get_num_threads(), "max_ratio": BF16_MAX_RATIO, **m})
+    except OSError:  # a read-only cache: the verdict is measured again next time
+        pass
+    return verdict
+
+
+def resolve(precision: str, device: str = "cpu") -> str:
+    """A cell's precision as trained: "fp32" and "bf16" as they are, "auto" decided for ``device``."""
+    return auto_precision(device) if precision == "auto" else precision
