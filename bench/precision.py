@@ -43,10 +43,11 @@ def _cpu_flags() -> str:
 
 
 def machine_key() -> str:
-    """What the verdict depends on: processor, its instruction sets, torch's version and thread count."""
+    """What the verdict depends on: processor, its instruction sets and torch's version (not the thread count:
+    every command on the machine must decide alike, and the measurement runs on one thread)."""
     import torch
 
-    text = json.dumps([_cpu_name(), _cpu_flags(), torch.__version__, torch.get_num_threads()])
+    text = json.dumps([_cpu_name(), _cpu_flags(), torch.__version__])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -72,11 +73,16 @@ def measure_cpu(reps: int = 5) -> dict:
         return time.perf_counter() - t0
 
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    for _ in range(2):  # warm-up: oneDNN builds its kernels on the first calls
-        step(False), step(True)
-    for _ in range(reps):
-        times["fp32"].append(step(False))
-        times["bf16"].append(step(True))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the grids' workers run so, and a busy machine does not skew it
+    try:
+        for _ in range(2):  # warm-up: oneDNN builds its kernels on the first calls
+            step(False), step(True)
+        for _ in range(reps):
+            times["fp32"].append(step(False))
+            times["bf16"].append(step(True))
+    finally:
+        torch.set_num_threads(threads)
     fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
     return {"fp32_s": fp32, "bf16_s": bf16, "ratio": bf16 / fp32}
 
@@ -96,7 +102,7 @@ def auto_precision(device: str = "cpu", cache: Path | None = None) -> str:
     verdict = "bf16" if m["ratio"] <= BF16_MAX_RATIO else "fp32"
     try:
         atomic_write_json(path, {"precision": verdict, "cpu": _cpu_name(), "torch": torch.__version__,
-                                 "threads": torch.get_num_threads(), "max_ratio": BF16_MAX_RATIO, **m})
+                                 "threads": 1, "max_ratio": BF16_MAX_RATIO, **m})
     except OSError:  # a read-only cache: the verdict is measured again next time
         pass
     return verdict

@@ -8,9 +8,11 @@ Runs ``bench run --grid G --seeds S... --workers 1 --threads T`` once per thread
 folder under ``--work`` (kept, so a second call reuses finished cells). A different thread count changes the order
 of floating-point reductions as another CPU does, and training amplifies such rounding differences alike, so the
 difference between the thread counts of one (cell, seed) is what the regression check must tolerate. Tolerance per
-metric = ``--factor`` x the root mean square of those differences over every cell, seed and test sigma; it must not
-exceed the instrument's bounds (PSNR 0.15 dB, SSIM 0.005, mIoU 0.015), or nothing is written and the exit code is
-1. The baseline's values are the seed-0 cells at the largest thread count.
+metric = ``--factor`` x the root mean square of those differences over every cell, seed and test sigma. The
+instrument's target bounds are PSNR 0.15 dB, SSIM 0.005, mIoU 0.015: a tolerance above its bound is never clipped
+to it (that would hide chaos as regressions or let CI pass by luck); the baseline lists it under ``exceeds_bounds``
+and the exit code is 1 (``--strict``: then nothing is written). The baseline's values are the seed-0 cells at the
+largest thread count.
 """
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--factor", type=float, default=3.0, help="tolerance = factor x RMS thread difference")
     p.add_argument("--work", type=Path, default=Path("results/runs/_spread"), help="results folders (kept)")
+    p.add_argument("--strict", action="store_true", help="write nothing when a tolerance exceeds its bound")
     p.add_argument("--write", type=Path, help="write the baseline here (values: seed 0 at the most threads)")
     args = p.parse_args(argv)
     if len(args.threads) < 2 or 0 not in args.seeds:
@@ -91,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{tolerances[m]:.4f} | {BOUNDS[m]} |")
     over = [m for m in tolerances if tolerances[m] > BOUNDS[m]]
     if over:
-        print(f"not stable enough: the tolerance of {', '.join(over)} would exceed its bound; nothing written")
-        return 1
+        print(f"not stable enough: the tolerance of {', '.join(over)} exceeds its bound"
+              + ("; nothing written" if args.strict else ""))
+        if args.strict:
+            return 1
     if args.write:
         top = max(args.threads)
         values = {k: v for k, v in by_threads[top].items() if k.split("|")[0].endswith("__s0")}
@@ -103,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             "derivation": {"rule": f"tolerance = {args.factor:g} x RMS of the differences between thread counts "
                                    "(same cell, seed and sigma), rounded up to 1e-4",
                            "factor": args.factor, "seeds": args.seeds, "threads": args.threads,
-                           "tolerances": tolerances, "bounds": BOUNDS, **s,
+                           "tolerances": tolerances, "bounds": BOUNDS, "exceeds_bounds": over, **s,
                            "command": "python -m bench.benchmarks.baseline_spread "
                                       + " ".join(argv if argv is not None else sys.argv[1:])}})
         print(f"baseline {args.write} written ({len(values)} values)")
-    return 0
+    return 1 if over else 0
 
 
 if __name__ == "__main__":

@@ -47,7 +47,10 @@ def parse_variant(text: str, base: TrainConfig) -> tuple[str, TrainConfig, int, 
             changes[key] = tuple(float(v) for v in value.split("/"))
         else:
             changes[key] = type(current)(value)
-    return name, dataclasses.replace(base, **changes), threads, backbone_kwargs
+    from bench.precision import resolve
+
+    cfg = dataclasses.replace(base, **changes)
+    return name, dataclasses.replace(cfg, precision=resolve(cfg.precision)), threads, backbone_kwargs
 
 
 def _train_and_score(key: tuple[str, int], backbone: str, backbone_kwargs: dict, cfg: TrainConfig, seed: int,
