@@ -175,6 +175,9 @@ def cmd_run(args) -> int:
     if args.launcher == "submitit":
         return _submit(args, grid, suite)
     if args.workers == 0:
+        from bench.results import check_writable
+
+        check_writable(args.results / suite.name)  # one message here rather than one per worker
         args.workers = _auto_workers(args, grid, suite.name)
         if args.workers > 1:
             _log(f"{args.workers} single-thread workers (one per core and pending cell; --workers 1 --threads N "
@@ -278,7 +281,7 @@ def _run_workers(args, grid, suite) -> int:
     if any("features" in objective_needs(c.objective) or "lpips" in objective_needs(c.objective)
            for c in grid.cells(suite.name)):
         suite.feature_files(_log)
-    argv = _without_option(sys.argv[1:], ("--workers", "--threads"), flags=("--report",))
+    argv = _without_option(args.argv, ("--workers", "--threads"), flags=("--report",))
     if args.rerun:
         argv = _without_option(argv, (), flags=("--rerun",))
         _reset_for_rerun(grid, suite.name, args)
@@ -435,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     # machine does not spin against the other jobs (measured 0.42x the spinning default's time when busy).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what worker processes are started with
     try:
         return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,
                 "list": cmd_list, "status": cmd_status, "cityscapes-labels": cmd_cityscapes_labels,
