@@ -22,24 +22,19 @@ from bench.paths import cache_root
 BF16_MAX_RATIO = 0.8
 
 
-def _cpu_name() -> str:
+def _cpuinfo(field: str) -> str:
+    """The first ``field`` of /proc/cpuinfo ("" where there is none, as off Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def _cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def machine_key() -> str:
@@ -47,7 +42,7 @@ def machine_key() -> str:
     every command on the machine must decide alike, and the measurement runs on one thread)."""
     import torch
 
-    text = json.dumps([_cpu_name(), _cpu_flags(), torch.__version__])
+    text = json.dumps([_cpu_name(), _cpuinfo("flags"), torch.__version__])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

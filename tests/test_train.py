@@ -36,30 +36,31 @@ class _RandomWeightL1(Objective):
         return loss, {"l1": float(loss.detach())}
 
 
+def _killable_run(path, objective, cfg, stop_at=None):
+    """Train a tiny FFDNet from seed 0 with ``objective()``; "killed" (None) when iteration ``stop_at`` is reached."""
+    torch.manual_seed(0)
+    model = build_backbone("ffdnet_small", width=8, depth=3)
+
+    def progress(i):
+        if i == stop_at:
+            raise _Stop
+
+    try:
+        train(model, objective(), _images(), cfg, 0, path, torch.device("cpu"), log=lambda *_: None, progress=progress)
+    except _Stop:
+        return None
+    return model
+
+
 @pytest.mark.parametrize("name", ["l1", "random_weight", "gan", "d2sm"])
 def test_a_killed_run_resumes_to_identical_weights(tmp_path, name, loss_resources):
     """Stateful objectives too: the GAN's discriminator and optimiser, D2SM's queues."""
     def objective():
         return _RandomWeightL1() if name == "random_weight" else build_objective(name, loss_resources)
 
-    def run(path, stop_at=None):
-        torch.manual_seed(0)
-        model = build_backbone("ffdnet_small", width=8, depth=3)
-
-        def progress(i):
-            if i == stop_at:
-                raise _Stop
-
-        try:
-            train(model, objective(), _images(), CFG, 0, path, torch.device("cpu"), log=lambda *_: None,
-                  progress=progress)
-        except _Stop:
-            return None
-        return model
-
-    full = run(tmp_path / "a.pth")
-    assert run(tmp_path / "b.pth", stop_at=6) is None  # killed after the checkpoint at 4
-    resumed = run(tmp_path / "b.pth")
+    full = _killable_run(tmp_path / "a.pth", objective, CFG)
+    assert _killable_run(tmp_path / "b.pth", objective, CFG, stop_at=6) is None  # killed after the checkpoint at 4
+    resumed = _killable_run(tmp_path / "b.pth", objective, CFG)
     for x, y in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(x, y)
 
@@ -186,24 +187,9 @@ def test_a_killed_run_resumes_exactly_with_every_lever(tmp_path, levers):
     """EMA state, warm-up/cosine schedule, clipping and bf16 autocast all survive a kill and resume."""
     cfg = TrainConfig(iterations=12, batch=2, crop=16, lr=1e-3, checkpoint_every=4, **levers)
 
-    def run(path, stop_at=None):
-        torch.manual_seed(0)
-        model = build_backbone("ffdnet_small", width=8, depth=3)
-
-        def progress(i):
-            if i == stop_at:
-                raise _Stop
-
-        try:
-            train(model, build_objective("l1"), _images(), cfg, 0, path, torch.device("cpu"), log=lambda *_: None,
-                  progress=progress)
-        except _Stop:
-            return None
-        return model
-
-    full = run(tmp_path / "a.pth")
-    assert run(tmp_path / "b.pth", stop_at=6) is None
-    resumed = run(tmp_path / "b.pth")
+    full = _killable_run(tmp_path / "a.pth", lambda: build_objective("l1"), cfg)
+    assert _killable_run(tmp_path / "b.pth", lambda: build_objective("l1"), cfg, stop_at=6) is None
+    resumed = _killable_run(tmp_path / "b.pth", lambda: build_objective("l1"), cfg)
     for x, y in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(x, y)
 
