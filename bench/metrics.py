@@ -53,12 +53,17 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: in
         raise ValueError(f"ssim needs two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if min(x.shape[-2:]) < win_size:
         raise ValueError(f"ssim needs images of at least {win_size}x{win_size}, got {tuple(x.shape[-2:])}")
-    win = gaussian_window(win_size, win_sigma, x.device, x.dtype)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    mu_x, mu_y = _blur(x, win), _blur(y, win)
-    sxx = _blur(x * x, win) - mu_x**2
-    syy = _blur(y * y, win) - mu_y**2
-    sxy = _blur(x * y, win) - mu_x * mu_y
-    cs = (2 * sxy + c2) / (sxx + syy + c2)
-    lum = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
-    return (lum * cs).flatten(1).mean(1)
+    # In fp32 at least, also under bf16 autocast: E[x²] - E[x]² cancels catastrophically in bf16 (the ssim objective
+    # measured an infinite loss at its second bf16 step).
+    with torch.autocast(x.device.type, enabled=False):
+        dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
+        x, y = x.to(dtype), y.to(dtype)
+        win = gaussian_window(win_size, win_sigma, x.device, dtype)
+        c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+        mu_x, mu_y = _blur(x, win), _blur(y, win)
+        sxx = _blur(x * x, win) - mu_x**2
+        syy = _blur(y * y, win) - mu_y**2
+        sxy = _blur(x * y, win) - mu_x * mu_y
+        cs = (2 * sxy + c2) / (sxx + syy + c2)
+        lum = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+        return (lum * cs).flatten(1).mean(1)

@@ -216,3 +216,29 @@ def test_gradient_clipping_bounds_the_gradient_the_optimiser_sees(tmp_path, monk
         model = build_backbone("ffdnet_small", width=8, depth=3)
         train(model, _Large(), _images(), cfg, 0, tmp_path / f"c{clip}.pth", torch.device("cpu"), log=lambda *_: None)
     assert norms[0] > 1.0 and norms[1] == pytest.approx(1e-3, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["l1", "ssim", "perceptual", "lpips", "contextual", "cross_entropy", "ikld", "jsd",
+                                  "gan", "d2sm", "d2sm_internal"])
+def test_every_objective_trains_under_bf16_with_finite_losses(tmp_path, name, loss_resources):
+    """bf16 autocast is what "auto" picks on CPUs with native bf16: no objective may overflow under it."""
+    from losses import OBJECTIVES
+
+    assert name in OBJECTIVES.names()
+    cfg = TrainConfig(iterations=3, batch=2, crop=32, lr=1e-3, checkpoint_every=3, precision="bf16")
+    torch.manual_seed(0)
+    summary = train(build_backbone("ffdnet_small", width=8, depth=3), build_objective(name, loss_resources),
+                    _images().repeat(1, 1, 2, 2), cfg, 0, tmp_path / "b.pth", torch.device("cpu"), log=lambda *_: None,
+                    labels=torch.zeros(5, 48, 64, dtype=torch.uint8))
+    assert summary["iterations_run"] == 3
+
+
+def test_ssim_under_bf16_autocast_is_the_fp32_ssim():
+    from bench.metrics import ssim
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = ssim(x.bfloat16(), y)
+    assert inside.dtype == torch.float32
+    assert torch.allclose(inside, ssim(x.bfloat16().float(), y), atol=1e-6)
