@@ -254,13 +254,12 @@ def _reset_for_rerun(grid, suite_name: str, args) -> None:
     (each worker resetting on its own would redo a cell that another worker had just finished)."""
     from bench.cell_state import CHECKPOINT_FILE, FAILED_FILE, cell_state
     from bench.results import RESULT_FILE
-    from bench.runner import select_shard
+    from bench.runner import reset_cell_files, select_shard
 
     base = args.results / suite_name
     for c in select_shard(grid.cells(suite_name), args.shard):
         if cell_state(base / c.dirname()).state in ("done", "failed"):
-            for name in (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE):
-                (base / c.dirname() / name).unlink(missing_ok=True)
+            reset_cell_files(base / c.dirname(), (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
 
 
 def _run_workers(args, grid, suite) -> int:

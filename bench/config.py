@@ -25,6 +25,11 @@ class TrainConfig:
     ema_decay: float = 0.0  # evaluate an exponential moving average of the weights (0: the last iterate)
     precision: str = "fp32"  # "fp32", "bf16" (autocast + channels_last) or "auto" (resolved per machine)
 
+    @property
+    def bf16(self) -> bool:
+        """Train and restore under bf16 autocast with channels_last tensors ("auto" must be resolved first)."""
+        return self.precision == "bf16"
+
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r}: expected one of {', '.join(SCHEDULES)}")

@@ -86,7 +86,7 @@ VAL_CURVE_IMAGES, VAL_CURVE_SIGMA = 16, 50.0
 def _curve_point(ctx: Context, model, cell: CellConfig) -> dict:
     """PSNR and mIoU at sigma 50 on the first val images: one point of the validation curve (Figure 5)."""
     m = evaluate(model.restore, ctx.val_curve_images, (VAL_CURVE_SIGMA,), cell.seed, ctx.segmenter, ctx.device,
-                 amp=cell.train.precision == "bf16")[f"{VAL_CURVE_SIGMA:g}"]
+                 amp=cell.train.bf16)[f"{VAL_CURVE_SIGMA:g}"]
     return {"psnr": m["psnr"], "miou": m["miou"]}
 
 
@@ -142,7 +142,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
             return None
         t0 = time.time()
         metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device,
-                           amp=cell.train.precision == "bf16")
+                           amp=cell.train.bf16)
         result = {"kind": "cell", "cell_id": cell.cell_hash(), "slug": cell.slug(), "config": cell.to_dict(),
                   "metrics": metrics, "train": summary, "eval_seconds": round(time.time() - t0, 2),
                   "parameters": sum(p.numel() for p in model.parameters()),
@@ -167,7 +167,8 @@ def select_shard(cells: list[CellConfig], shard: tuple[int, int] | None) -> list
     return cells[i::n]
 
 
-def _reset(folder: Path, names: tuple[str, ...]) -> None:
+def reset_cell_files(folder: Path, names: tuple[str, ...]) -> None:
+    """Delete these files of a cell's folder (those that exist)."""
     for name in names:
         (folder / name).unlink(missing_ok=True)
 
@@ -193,7 +194,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
     if clean_failed:
         for c, st in states.items():
             if st.state == "failed":
-                _reset(base / c.dirname(), (FAILED_FILE,))
+                reset_cell_files(base / c.dirname(), (FAILED_FILE,))
                 states[c] = cell_state(base / c.dirname())
     done = [c for c in cells if states[c].state == "done"]
     corrupt = [c for c in cells if states[c].state == "corrupt"]
@@ -225,7 +226,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
                         skipped += 1
                         log(f"{cell.slug()}: running in another process; skipped")
                     elif rerun and states[cell].state in ("done", "failed"):
-                        _reset(folder, (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
+                        reset_cell_files(folder, (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
                     elif cell_state(folder).state == "done":  # finished by another process since we looked
                         go = False
                 if not distributed.broadcast(go):

@@ -158,8 +158,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     """
     if cfg.precision == "auto":
         raise ValueError("precision 'auto' must be resolved to fp32 or bf16 before training (bench.precision)")
-    bf16 = cfg.precision == "bf16"
-    layout = torch.channels_last if bf16 else torch.contiguous_format
+    layout = torch.channels_last if cfg.bf16 else torch.contiguous_format
     torch.manual_seed(seed)
     uses_labels = getattr(objective, "uses_labels", False)
     if uses_labels and labels is None:
@@ -186,7 +185,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             crop_labels = crop_labels[rank::world] if crop_labels is not None else None
         clean, noisy, sigma = (clean.to(device, memory_format=layout), noisy.to(device, memory_format=layout),
                                sigma.to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             restored = net(noisy, sigma) if world > 1 else model.restore(noisy, sigma)
             loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
         loss = loss.float()
