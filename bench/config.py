@@ -62,17 +62,24 @@ class CellConfig:
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
     def slug(self) -> str:
-        """Readable address: backbone__objective[-param=value for non-default parameters]__s<seed>."""
-        return f"{self.backbone}__{self.objective}{self.variant()}__s{self.seed}"
+        """Readable address: backbone__objective[-param=value for non-default parameters]__s<seed> (a dotted
+        path's ``:`` as ``.``)."""
+        name = f"{self.backbone}__{self.objective}".replace(":", ".")
+        return f"{name}{''.join(f'-{k}={v}' for k, v in self.changed_params())}__s{self.seed}"
 
-    def variant(self) -> str:
+    def label(self) -> str:
+        """The table row's name: the objective with its non-default parameters, "d2sm (queue_size=128)"."""
+        changed = self.changed_params()
+        return self.objective + (" (" + ", ".join(f"{k}={v}" for k, v in changed) + ")" if changed else "")
+
+    def changed_params(self) -> list[tuple[str, object]]:
+        """The objective parameters that differ from the defaults registered now (sorted)."""
         from losses.registry import OBJECTIVES, objective_params
 
         if self.objective not in OBJECTIVES:
-            return ""
+            return []
         defaults = objective_params(self.objective)
-        changed = [(k, v) for k, v in self.objective_kwargs if k in defaults and freeze(defaults[k]) != v]
-        return "".join(f"-{k}={v}" for k, v in sorted(changed))
+        return sorted((k, v) for k, v in self.objective_kwargs if k in defaults and freeze(defaults[k]) != v)
 
     def dirname(self) -> str:
         return f"{self.slug()}-{self.cell_hash()}"
@@ -83,9 +90,12 @@ def freeze(v: object) -> object:
     return tuple(freeze(x) for x in v) if isinstance(v, list | tuple) else v
 
 
+def train_from_dict(t: dict) -> TrainConfig:
+    return TrainConfig(**{**t, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"])})
+
+
 def cell_from_dict(d: dict) -> CellConfig:
-    t = d["train"]
-    train = TrainConfig(**{**t, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"])})
+    train = train_from_dict(d["train"])
     return CellConfig(suite=d["suite"], backbone=d["backbone"], objective=d["objective"], train=train,
                       test_sigmas=tuple(d["test_sigmas"]), seed=d["seed"],
                       backbone_kwargs=freeze(d.get("backbone_kwargs", ())),

@@ -12,12 +12,14 @@ from bench.errors import BenchError
 Check = tuple[str, Callable[[], str]]  # (what, probe returning what was found; raises BenchError if missing)
 
 
-def _needs(grid_name: str, suite: str) -> set[str]:
-    from bench.grids import GRIDS
+def _needs(grid, suite: str) -> set[str]:
+    """What the objectives of ``grid`` (a Grid, or anything ``get_grid`` takes) need from ``suite``."""
+    from bench.grids import get_grid
     from losses.registry import objective_needs
 
+    grid = get_grid(grid) if isinstance(grid, str) else grid
     needs: set[str] = set()
-    for c in GRIDS.get(grid_name).cells(suite):
+    for c in grid.cells(suite):
         needs |= objective_needs(c.objective)
     return needs
 
@@ -114,7 +116,7 @@ def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
     return checks
 
 
-def diagnose(suite: str, opts, grid: str) -> tuple[list[str], bool]:
+def diagnose(suite: str, opts, grid) -> tuple[list[str], bool]:
     needs = _needs(grid, suite)
     checks = synthcity_checks(opts, needs) if suite == "synthcity" else cityscapes_checks(opts, needs)
     lines = [f"d2sm-bench doctor: suite {suite}, grid {grid} (objectives need: {', '.join(sorted(needs)) or 'nothing'})"]

@@ -1,17 +1,25 @@
 """Grids: named sets of backbone x objective cells with their training and test settings.
 
 One model is trained per cell (blind over sigma in [0, sigma_max]) and tested at every test sigma,
-as in the paper. The synthcity settings are scaled to a 2-core CPU; the cityscapes settings are the
-paper's (400 epochs of 2975 images at batch 8, 512 crops, Adam 1e-4). In the synthcity suite the
-paper's backbones are replaced by their reduced variants (``ffdnet`` -> ``ffdnet_small`` ...), whose
-names appear in the results and tables.
+as in the paper. A grid is a TOML file (``bench/grid_files/*.toml`` are the built-in ones; ``--grid
+path/to/grid.toml`` any other, format in ``load_grid_file``), a ``Grid`` registered by a plugin, or a
+dotted path to one. The synthcity settings are scaled to a 2-core CPU; the cityscapes settings are the
+paper's (400 epochs of 2975 images at batch 8, 512 crops, Adam 1e-4). In the synthcity suite a backbone
+``X`` trains as ``X_small`` where one is registered (``ffdnet`` -> ``ffdnet_small``), whose name appears
+in the results and tables.
 """
 from __future__ import annotations
 
+import dataclasses
+import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 from bench.config import CellConfig, TrainConfig
-from bench.registry import Registry
+from bench.errors import BenchError
+from bench.registry import Registry, UnknownNameError, unknown_name_message
 
 # A higher learning rate than the paper's 1e-4 and later halvings (50/75/90 %): the embedded suite trains
 # for ~10^3, not ~10^5, steps (measured: +1.2 dB at sigma 25 over the paper's 20/40/60/80 % at 600 steps; lr 3e-4
@@ -21,35 +29,57 @@ from bench.registry import Registry
 # schedule measured no better). `python -m bench.benchmarks.training_levers` measures every lever.
 SYNTHCITY_TRAIN = TrainConfig(iterations=1600, batch=8, crop=64, lr=1e-3, milestones=(0.5, 0.75, 0.9),
                               checkpoint_every=100, warmup=0.05, grad_clip=0.2, precision="auto")
-# The smoke grid is CI's regression check: fp32 whatever the CPU (a CPU without native bf16 runs it 10-25x slower
-# in bf16), and fewer iterations, so that it stays within minutes on two cores.
-SMOKE_TRAIN = {"synthcity": replace(SYNTHCITY_TRAIN, iterations=1200, precision="fp32")}
 CITYSCAPES_TRAIN = TrainConfig(iterations=400 * 2975 // 8, batch=8, crop=512, lr=1e-4, checkpoint_every=2000)
+DEFAULT_TRAIN = {"synthcity": SYNTHCITY_TRAIN, "cityscapes": CITYSCAPES_TRAIN}
+GRID_FILES = Path(__file__).with_name("grid_files")
 
-EMBEDDED_VARIANTS = {"ffdnet": "ffdnet_small", "cbdnet": "cbdnet_small", "sadnet": "sadnet_small"}
-ALL_OBJECTIVES = ("l1", "ssim", "perceptual", "lpips", "contextual", "cross_entropy", "ikld", "jsd", "gan", "d2sm",
-                  "d2sm_internal")
-TABLE1_FFDNET = ("l1", "ssim", "perceptual", "lpips", "contextual", "cross_entropy", "d2sm", "d2sm_internal")
+Params = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a grid: a backbone, an objective, and what this row changes of their parameters and training."""
+
+    backbone: str
+    objective: str
+    objective_params: Params = ()
+    backbone_params: Params = ()
+    train: Params = ()  # TrainConfig fields over the suite's settings
+
+    def to_dict(self) -> dict:
+        return {"backbone": self.backbone, "objective": self.objective,
+                "objective_params": dict(self.objective_params), "backbone_params": dict(self.backbone_params),
+                "train": dict(self.train)}
 
 
 def backbone_for(name: str, suite: str) -> str:
-    """The backbone a suite trains for a grid's backbone name (synthcity: the reduced variant)."""
-    return EMBEDDED_VARIANTS.get(name, name) if suite == "synthcity" else name
+    """The backbone a suite trains for a grid's backbone name (synthcity: ``name_small`` where registered)."""
+    from models.registry import BACKBONES
+
+    return f"{name}_small" if suite == "synthcity" and f"{name}_small" in BACKBONES.names() else name
 
 
-def product(backbones: tuple[str, ...], objectives: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    return tuple((b, o) for b in backbones for o in objectives)
+def product(backbones: Iterable[str], objectives: Iterable[str], objective_params: dict | None = None,
+            backbone_params: dict | None = None) -> tuple[Entry, ...]:
+    """Every backbone with every objective, with per-name parameters (``{"d2sm": {"queue_size": 128}}``)."""
+    op, bp = objective_params or {}, backbone_params or {}
+    return tuple(Entry(b, o, _params(op.get(o, {})), _params(bp.get(b, {}))) for b in backbones for o in objectives)
 
 
 @dataclass(frozen=True)
 class Grid:
     name: str
     description: str
-    pairs: tuple[tuple, ...]  # (backbone, objective) or (backbone, objective, ((param, value), ...)), in table order
+    entries: tuple[Entry, ...]  # in table order
     test_sigmas: tuple[float, ...] = (25.0, 35.0, 50.0)
     seeds: tuple[int, ...] = (0,)
-    train: dict[str, TrainConfig] = field(default_factory=lambda: {"synthcity": SYNTHCITY_TRAIN,
-                                                                   "cityscapes": CITYSCAPES_TRAIN})
+    train: dict[str, TrainConfig] = field(default_factory=lambda: dict(DEFAULT_TRAIN))
+    plugins: tuple[str, ...] = ()  # what must be imported to build its cells (canonical: absolute paths for files)
+    suite: str | None = None  # the suite a grid file asks for (the command line's --suite wins)
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple((e.backbone, e.objective) for e in self.entries)
 
     def with_precision(self, precision: str | None, device: str = "cpu") -> Grid:
         """This grid with every suite's training precision set to ``precision`` (None: the grid's own) and "auto"
@@ -57,7 +87,25 @@ class Grid:
         from bench.precision import resolve
 
         train = {s: replace(t, precision=resolve(precision or t.precision, device)) for s, t in self.train.items()}
-        return replace(self, train=train)
+        entries = []
+        for e in self.entries:  # a row's own precision: dropped for a precision given, else decided too
+            own = dict(e.train)
+            if precision:
+                own.pop("precision", None)
+            elif "precision" in own:
+                own["precision"] = resolve(own["precision"], device)
+            entries.append(replace(e, train=_params(own)))
+        return replace(self, train=train, entries=entries)
+
+    def with_seeds(self, seeds: Iterable[int] | None) -> Grid:
+        return replace(self, seeds=tuple(dict.fromkeys(seeds))) if seeds else self
+
+    def with_overrides(self, items: Iterable[str]) -> Grid:
+        """``--set`` items applied in order (``apply_override``)."""
+        grid = self
+        for item in items:
+            grid = apply_override(grid, item)
+        return grid
 
     def cells(self, suite: str) -> list[CellConfig]:
         """The grid's cells, each with the effective backbone and objective parameters in its configuration (so
@@ -66,42 +114,295 @@ class Grid:
         from losses.registry import objective_params
         from models.registry import backbone_params
 
-        train = self.with_precision(None).train[suite]
+        grid = self.with_precision(None)
+        if suite not in grid.train:
+            raise BenchError(f"grid {self.name} has no training settings for suite {suite!r} "
+                             f"(it has {', '.join(grid.train)})")
         out = []
-        for b, o, *variant in self.pairs:
-            backbone = backbone_for(b, suite)
-            bk = _canonical(backbone_params(backbone))
-            ok = _canonical(objective_params(o, **dict(variant[0] if variant else ())))
-            out += [CellConfig(suite=suite, backbone=backbone, objective=o, train=train,
+        for e in grid.entries:
+            backbone = backbone_for(e.backbone, suite)
+            bk = _canonical(backbone_params(backbone, **dict(e.backbone_params)))
+            ok = _canonical(objective_params(e.objective, **dict(e.objective_params)))
+            train = train_with(grid.train[suite], dict(e.train), f"grid {self.name}, {e.backbone} x {e.objective}")
+            out += [CellConfig(suite=suite, backbone=backbone, objective=e.objective, train=train,
                                test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok)
                     for s in self.seeds]
         return out
 
+    def to_dict(self) -> dict:
+        """Everything needed to build the same cells in another process (``grid_from_dict``)."""
+        return {"name": self.name, "description": self.description, "entries": [e.to_dict() for e in self.entries],
+                "test_sigmas": list(self.test_sigmas), "seeds": list(self.seeds),
+                "train": {s: json_ready(dataclasses.asdict(t)) for s, t in self.train.items()},
+                "plugins": list(self.plugins), "suite": self.suite}
 
-def _canonical(params: dict) -> tuple[tuple[str, object], ...]:
-    """Sorted (name, value) pairs, hashable (sequences as tuples); their JSON is what the cell hash reads."""
+
+def grid_from_dict(d: dict) -> Grid:
+    from bench.config import train_from_dict
+
+    return Grid(d["name"], d["description"],
+                tuple(Entry(e["backbone"], e["objective"], _params(e["objective_params"]),
+                            _params(e["backbone_params"]), _params(e["train"])) for e in d["entries"]),
+                tuple(float(s) for s in d["test_sigmas"]), tuple(d["seeds"]),
+                {s: train_from_dict(t) for s, t in d["train"].items()}, tuple(d["plugins"]), d.get("suite"))
+
+
+def json_ready(v: Any) -> Any:
+    return [json_ready(x) for x in v] if isinstance(v, list | tuple) else (
+        {k: json_ready(x) for k, x in v.items()} if isinstance(v, dict) else v)
+
+
+def _params(d: dict) -> Params:
     from bench.config import freeze
 
-    return tuple((k, freeze(v)) for k, v in sorted(params.items()))
+    return tuple((k, freeze(v)) for k, v in sorted(d.items()))
 
 
-GRIDS: Registry[Grid] = Registry("grid")
-GRIDS.add("smoke", Grid("smoke", "ffdnet_small x {l1, ssim}, tested at sigma 25 and 50 (minutes on a CPU)",
-                        product(("ffdnet_small",), ("l1", "ssim")), test_sigmas=(25.0, 50.0),
-                        train={**SMOKE_TRAIN, "cityscapes": CITYSCAPES_TRAIN}))
-GRIDS.add("objectives", Grid("objectives", "ffdnet x all 11 objectives", product(("ffdnet",), ALL_OBJECTIVES)))
-GRIDS.add("paper-table1", Grid("paper-table1", "Table 1: ffdnet x 8 objectives; cbdnet, sadnet x {l1, d2sm, "
-                               "d2sm_internal}", product(("ffdnet",), TABLE1_FFDNET)
-                               + product(("cbdnet", "sadnet"), ("l1", "d2sm", "d2sm_internal"))))
-GRIDS.add("paper-table2", Grid("paper-table2", "Table 2: ffdnet x {l1, ikld, jsd, gan, d2sm_internal}",
-                               product(("ffdnet",), ("l1", "ikld", "jsd", "gan", "d2sm_internal"))))
-GRIDS.add("queue-sizes", Grid("queue-sizes", "ffdnet x {l1, d2sm at q = 64, 128, 256, d2sm_internal} (the paper's "
-                               "Figure 5; run with --val-every for the curves)",
-                               product(("ffdnet",), ("l1",))
-                               + tuple(("ffdnet", "d2sm", (("queue_size", q),)) for q in (64, 128, 256))
-                               + product(("ffdnet",), ("d2sm_internal",))))
-GRIDS.add("d2sm-weights", Grid("d2sm-weights", "cbdnet x {l1, d2sm at weight 0.001, 0.003, 0.01 (default), 0.03}: "
-                               "how much of the term helps", product(("cbdnet",), ("l1",))
-                               + tuple(("cbdnet", "d2sm", (("d2sm_weight", w),)) for w in (0.001, 0.003, 0.01, 0.03))))
-GRIDS.add("full", Grid("full", "every backbone x every objective",
-                       product(("ffdnet", "cbdnet", "sadnet"), ALL_OBJECTIVES)))
+def _canonical(params: dict) -> Params:
+    """Sorted (name, value) pairs, hashable (sequences as tuples); their JSON is what the cell hash reads."""
+    return _params(params)
+
+
+TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def train_with(base: TrainConfig, changes: dict, where: str) -> TrainConfig:
+    """``base`` with ``changes`` (TrainConfig field -> value, as TOML gives them); one-line errors naming ``where``."""
+    if not changes:
+        return base
+    values = {}
+    for key, value in changes.items():
+        if key not in TRAIN_FIELDS:
+            raise UnknownNameError(unknown_name_message(f"training setting ({where})", key, TRAIN_FIELDS))
+        current = getattr(base, key)
+        if isinstance(current, tuple) and isinstance(value, list | tuple):
+            value = tuple(float(v) for v in value)
+        elif isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(current):
+            raise BenchError(f"training setting {key} ({where}): expected a {type(current).__name__} like "
+                             f"{current!r}, not {value!r}")
+        values[key] = value
+    try:
+        return replace(base, **values)
+    except ValueError as e:
+        raise BenchError(f"training settings ({where}): {e}") from None
+
+
+# --- overrides: --set key=value ------------------------------------------------------------------------------
+
+def parse_value(text: str) -> Any:
+    """A TOML value (``0.003``, ``[0, 1]``, ``"x"``, ``true``); anything else as a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(grid: Grid, item: str) -> Grid:
+    """One ``--set`` item: ``train[.SUITE].FIELD=V``, ``objective[.NAME].PARAM=V``, ``backbone[.NAME].PARAM=V``,
+    ``seeds=[..]``, ``test_sigmas=[..]``. A parameter applies to every row whose objective (backbone) takes it;
+    an item that applies to no row is an error."""
+    key, eq, text = item.partition("=")
+    if not eq or not key:
+        raise BenchError(f"--set {item!r}: expected KEY=VALUE, e.g. objective.weight=0.003 or train.iterations=1200")
+    value, parts = parse_value(text), key.split(".")
+    if key in ("seeds", "test_sigmas"):
+        seq = value if isinstance(value, list) else [value]
+        return replace(grid, **{key: tuple(int(v) if key == "seeds" else float(v) for v in seq)})
+    if parts[0] == "train" and len(parts) in (2, 3):
+        suites = [parts[1]] if len(parts) == 3 else list(grid.train)
+        if len(parts) == 3 and parts[1] not in grid.train:
+            raise UnknownNameError(unknown_name_message(f"suite of --set {item!r}", parts[1], grid.train))
+        return replace(grid, train={**grid.train, **{s: train_with(grid.train[s], {parts[-1]: value}, f"--set {item}")
+                                                     for s in suites}})
+    if parts[0] in ("objective", "backbone") and len(parts) in (2, 3):
+        kind, name, param = parts[0], (parts[1] if len(parts) == 3 else None), parts[-1]
+        entries, hit = [], False
+        for e in grid.entries:
+            own = e.objective if kind == "objective" else e.backbone
+            if (name is None or name in (own, backbone_for(own, "synthcity"))) and param in _accepted(kind, own):
+                field_name = f"{kind}_params"
+                e = replace(e, **{field_name: _params({**dict(getattr(e, field_name)), param: value})})
+                hit = True
+            entries.append(e)
+        if not hit:
+            raise BenchError(f"--set {item!r}: no {kind}{' ' + name if name else ''} of grid {grid.name} takes a "
+                             f"parameter {param!r}")
+        return replace(grid, entries=tuple(entries))
+    raise BenchError(f"--set {item!r}: KEY must be train[.SUITE].FIELD, objective[.NAME].PARAM, "
+                     "backbone[.NAME].PARAM, seeds or test_sigmas")
+
+
+def _accepted(kind: str, name: str) -> set[str]:
+    from losses.registry import OBJECTIVES
+    from models.registry import BACKBONES
+
+    return (OBJECTIVES if kind == "objective" else BACKBONES).get(name).accepted()
+
+
+# --- grid files ----------------------------------------------------------------------------------------------
+
+GRID_FILE_KEYS = ("name", "description", "plugins", "suite", "seeds", "test_sigmas", "backbones", "objectives",
+                  "products", "cells", "backbone_params", "objective_params", "train")
+
+
+def load_grid_file(path: Path) -> Grid:
+    """A grid from a TOML file::
+
+        description = "my denoiser against two built-in objectives"
+        plugins = ["my_plugin.py"]            # files (relative to this file) or module names, imported first
+        suite = "synthcity"                   # optional: the suite `bench run` uses unless --suite says otherwise
+        seeds = [0]                           # optional
+        test_sigmas = [25, 50]                # optional (default 25, 35, 50)
+        backbones = ["dncnn", "ffdnet"]       # every backbone x every objective ("*": every registered one)
+        objectives = ["charbonnier", "l1"]
+        [[products]]                          # more blocks of backbones x objectives (optional)
+        backbones = ["cbdnet"]
+        objectives = ["l1"]
+        [[cells]]                             # single rows with their own parameters (optional)
+        backbone = "ffdnet"
+        objective = "d2sm"
+        objective_params = {queue_size = 128}
+        train = {iterations = 800}
+        [objective_params.charbonnier]        # parameters of every row with this objective (backbone_params too)
+        eps = 1e-3
+        [train]                               # TrainConfig fields over the suites' settings, every suite ...
+        iterations = 400
+        [train.synthcity]                     # ... or one suite
+        precision = "fp32"
+    """
+    from bench.plugins import load_plugins
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise BenchError(f"grid file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"grid file {path} is unreadable ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BenchError(f"grid file {path} is not valid TOML ({e})") from None
+    for key in data:
+        if key not in GRID_FILE_KEYS:
+            raise UnknownNameError(unknown_name_message(f"key in grid file {path}", key, GRID_FILE_KEYS))
+    where = f"grid file {path}"
+    plugins = load_plugins(_str_list(data.get("plugins", []), "plugins", where), base=path.parent)
+    op, bp = data.get("objective_params", {}), data.get("backbone_params", {})
+    blocks = ([{"backbones": data["backbones"], "objectives": data["objectives"]}]
+              if "backbones" in data or "objectives" in data else []) + list(data.get("products", []))
+    entries: list[Entry] = []
+    for block in blocks:
+        entries += product(_names(block.get("backbones"), "backbones", where),
+                           _names(block.get("objectives"), "objectives", where), op, bp)
+    for c in data.get("cells", []):
+        if not isinstance(c, dict) or not {"backbone", "objective"} <= set(c):
+            raise BenchError(f"{where}: every [[cells]] needs backbone and objective")
+        entries.append(Entry(c["backbone"], c["objective"],
+                             _params({**op.get(c["objective"], {}), **c.get("objective_params", {})}),
+                             _params({**bp.get(c["backbone"], {}), **c.get("backbone_params", {})}),
+                             _params(c.get("train", {}))))
+    if not entries:
+        raise BenchError(f"{where}: no cells; give backbones and objectives, [[products]] or [[cells]]")
+    train = dict(DEFAULT_TRAIN)
+    common = {k: v for k, v in data.get("train", {}).items() if not isinstance(v, dict)}
+    for suite, base in train.items():
+        train[suite] = train_with(base, {**common, **data.get("train", {}).get(suite, {})}, f"{where} [train]")
+    for suite in (k for k, v in data.get("train", {}).items() if isinstance(v, dict)):
+        if suite not in train:
+            raise UnknownNameError(unknown_name_message(f"suite in {where} [train]", suite, train))
+    grid = Grid(data.get("name", path.stem), data.get("description", str(path)), tuple(entries),
+                tuple(float(s) for s in data.get("test_sigmas", (25.0, 35.0, 50.0))),
+                tuple(int(s) for s in data.get("seeds", (0,))), train, plugins, data.get("suite"))
+    for e in entries:  # unknown names and parameters fail here, naming the file
+        _check_entry(e, where)
+    return grid
+
+
+def _check_entry(e: Entry, where: str) -> None:
+    from losses.registry import OBJECTIVES
+    from models.registry import BACKBONES
+
+    try:
+        BACKBONES.get(e.backbone).check_params(dict(e.backbone_params), where)
+        OBJECTIVES.get(e.objective).check_params(dict(e.objective_params), where)
+    except UnknownNameError as err:
+        raise UnknownNameError(f"{where}: {err}") from None
+
+
+def _str_list(v: Any, key: str, where: str) -> list[str]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise BenchError(f"{where}: {key} must be a list of strings")
+    return v
+
+
+def _names(v: Any, key: str, where: str) -> list[str]:
+    """A list of names, or "*": every registered backbone (without the _small variants) or objective."""
+    if v == "*":
+        from losses.registry import OBJECTIVES
+        from models.registry import BACKBONES
+
+        if key == "objectives":
+            return OBJECTIVES.names()
+        names = BACKBONES.names()
+        return [n for n in names if not (n.endswith("_small") and n.removesuffix("_small") in names)]
+    if v is None:
+        raise BenchError(f"{where}: a block of cells needs both backbones and objectives")
+    return _str_list(v, key, where)
+
+
+# --- the registry --------------------------------------------------------------------------------------------
+
+def _builtin_grids() -> None:
+    for path in sorted(GRID_FILES.glob("*.toml")):
+        GRIDS.add(path.stem, _LazyGrid(path), order=_BUILTIN_ORDER.get(path.stem, 500.0))
+
+
+_BUILTIN_ORDER = {"smoke": 0, "objectives": 1, "paper-table1": 2, "paper-table2": 3, "queue-sizes": 4,
+                  "d2sm-weights": 5, "full": 6}
+
+
+@dataclass(frozen=True)
+class _LazyGrid:
+    """A grid file read on first use (its "*" lists see every plugin loaded by then)."""
+
+    path: Path
+
+
+def _grid_object(name: str, obj: Any) -> Grid:
+    """A Grid, or a function returning one (entry points, dotted paths, ``register_grid``)."""
+    if isinstance(obj, _LazyGrid):
+        return load_grid_file(obj.path)
+    if callable(obj) and not isinstance(obj, Grid):
+        obj = obj()
+    if not isinstance(obj, Grid):
+        raise BenchError(f"grid {name!r} is a {type(obj).__name__}, not a bench.grids.Grid")
+    return obj
+
+
+class GridRegistry(Registry):
+    """Holds grids, grid files (read on first use) and functions returning a grid; ``get`` gives the ``Grid``."""
+
+    def get(self, name: str) -> Grid:
+        return _grid_object(name, super().get(name))
+
+
+GRIDS = GridRegistry("grid", builtins=_builtin_grids, entry_point_group="d2sm_bench.grids")
+
+
+def register_grid(name: str) -> Callable:
+    """Decorator of a function returning a ``Grid`` (called when the grid is asked for), or ``GRIDS.add``."""
+    return GRIDS.register(name)
+
+
+def get_grid(ref: str) -> Grid:
+    """A grid by registered name, TOML file path or dotted path ``my_pkg.grids:MINE``."""
+    if ref.endswith(".toml") or ("/" in ref and ":" not in ref):
+        return load_grid_file(Path(ref))
+    return GRIDS.get(ref)
+
+
+def grid_names() -> list[str]:
+    return GRIDS.names()

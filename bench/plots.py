@@ -142,7 +142,6 @@ def plot_qualitative(results: list[dict], ctx, sigma: str, out: Path, cell_ids: 
 
 def plot_validation_curves(results: list[dict], out: Path, cell_ids: set[str] | None = None) -> Path | None:
     """Validation PSNR and mIoU against iterations per cell (the paper's Figure 5); needs runs with --val-every."""
-    from bench.report import objective_label
 
     cells = [r for r in _cells(results, cell_ids) if r.get("train", {}).get("curve")]
     if not cells:
@@ -151,7 +150,7 @@ def plot_validation_curves(results: list[dict], out: Path, cell_ids: set[str] | 
     fig, (ax_p, ax_m) = plt.subplots(1, 2, figsize=(11, 4))
     for r in cells:
         curve = r["train"]["curve"]
-        label = f"{r['config']['backbone']}/{objective_label(r['config'])}"
+        label = f"{r['config']['backbone']}/{r['label']}"
         its = [p["iteration"] for p in curve]
         ax_p.plot(its, [p["psnr"] for p in curve], marker=".", label=label)
         ax_m.plot(its, [p["miou"] for p in curve], marker=".", label=label)

@@ -87,7 +87,12 @@ def auto_precision(device: str = "cpu", cache: Path | None = None) -> str:
     import torch
 
     if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+        if not torch.cuda.is_available():
+            from bench.errors import BenchError
+
+            raise BenchError(f"--precision auto for {device} is decided where CUDA is visible, not on this host; "
+                             "pass --precision bf16 or fp32 to submit from here")
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     path = (cache or cache_root()) / "precision" / f"cpu-{machine_key()}.json"
     try:
         return json.loads(path.read_text())["precision"]

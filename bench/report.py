@@ -22,9 +22,6 @@ from bench.metrics import METRICS
 COLUMNS = ("psnr", "ssim", "miou")
 DIGITS = {"psnr": 2, "ssim": 4, "miou": 4}
 HEAD = {"psnr": "PSNR", "ssim": "SSIM", "miou": "mIoU"}
-BACKBONE_ORDER = ("ffdnet", "cbdnet", "sadnet")
-OBJECTIVE_ORDER = ("l1", "ssim", "perceptual", "lpips", "contextual", "cross_entropy", "ikld", "jsd", "gan", "d2sm",
-                   "d2sm_internal")
 FORMATS = ("markdown", "csv", "latex", "html")
 Column = tuple[str, str]  # (sigma, metric)
 
@@ -34,8 +31,12 @@ def paper_backbone(name: str) -> str:
     return name.removesuffix("_small")
 
 
-def _order(seq: tuple[str, ...], name: str) -> tuple[int, str]:
-    return (seq.index(name) if name in seq else len(seq), name)
+def row_order(row: Row) -> tuple:
+    """Backbones and objectives in their registries' order (the paper's for the built-in ones), unknown last."""
+    from losses.registry import OBJECTIVES
+    from models.registry import BACKBONES
+
+    return (BACKBONES.order(row.backbone), OBJECTIVES.order(row.objective.split(" ")[0]), row.objective)
 
 
 @dataclass
@@ -64,19 +65,6 @@ def rank(values: list[float | None], higher_is_better: bool) -> list[int | None]
     return out
 
 
-def objective_label(config: dict) -> str:
-    """The objective's name, with the parameters that differ from its registered defaults: "d2sm (queue_size=128)"."""
-    from losses.registry import OBJECTIVES, objective_params
-
-    name = config["objective"]
-    if name not in OBJECTIVES:
-        return name
-    defaults = objective_params(name)
-    changed = {k: v for k, v in config.get("objective_kwargs", []) if k in defaults and defaults[k] != v
-               and not (isinstance(v, list) and tuple(v) == defaults[k])}
-    return name + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) + ")" if changed else "")
-
-
 def rows_from_results(results: list[dict], cell_ids: set[str] | None = None) -> tuple[list[Row], list[Row], list[str]]:
     """(cell rows, reference rows, sigmas) from loaded results; ``cell_ids`` restricts to a grid.
 
@@ -88,7 +76,7 @@ def rows_from_results(results: list[dict], cell_ids: set[str] | None = None) -> 
         if r.get("kind") == "cell":
             if cell_ids is not None and r["cell_id"] not in cell_ids:
                 continue
-            key = (r["config"]["backbone"], objective_label(r["config"]))
+            key = (r["config"]["backbone"], r["label"])
             for s in r["metrics"]:
                 for m in COLUMNS:
                     per_seed[key][(s, m)].append(r["metrics"][s][m])
@@ -101,8 +89,7 @@ def rows_from_results(results: list[dict], cell_ids: set[str] | None = None) -> 
                 vals = {(s, m): by_sigma[s][m] for s in by_sigma if s in sigmas or not sigmas for m in COLUMNS}
                 refs.append(Row("", name, vals))
     sigmas.sort(key=float)
-    cells.sort(key=lambda row: (_order(BACKBONE_ORDER, paper_backbone(row.backbone)), row.backbone,
-                                _order(OBJECTIVE_ORDER, row.objective.split(" ")[0]), row.objective))
+    cells.sort(key=row_order)
     return cells, _dedupe(refs), sigmas
 
 

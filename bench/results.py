@@ -1,39 +1,138 @@
 """Results on disk: one folder per cell, ``result.json`` written atomically once the cell is done.
 
 ``<results>/<suite>/<slug>-<hash>/`` holds ``result.json`` (the done marker and the numbers),
-``train.pth`` (the resumable training checkpoint, removed with --no-keep-checkpoints) and
-``log.txt``. Reference rows ("noisy input", "clean input") live in ``<results>/<suite>/reference-<hash>/``.
+``train.pth`` (the resumable training checkpoint) and ``log.txt``. Reference rows ("noisy input",
+"clean input") live in ``<results>/<suite>/reference-<hash>/``.
+
+``CellResult`` and ``ReferenceResult`` are the one definition of ``result.json`` (schema 2); ``write_result``
+the one writer; ``read_result`` validates a file against them (naming the file and the field) and reads
+schema 1 files as schema 2. Readers get the validated dict: the fields below, plus ``_path``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.atomic import atomic_write_json
 from bench.errors import BenchError
 
-SCHEMA = 1
+SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 RESULT_FILE = "result.json"
+METRIC_KEYS = ("psnr", "ssim", "miou")
 
 
-def write_result(folder: Path, result: dict) -> Path:
-    path = folder / RESULT_FILE
-    atomic_write_json(path, {"schema": SCHEMA, **result})
+@dataclass(frozen=True)
+class CellResult:
+    """A finished cell. ``metrics``: {sigma ("25"): {"psnr", "ssim", "miou", "per_image", "per_class_iou",
+    "areas"}}; ``label``: the table row's name, fixed when the cell was written (the objective, with the
+    parameters that differed from the defaults registered then: "d2sm (queue_size=128)")."""
+
+    cell_id: str
+    slug: str
+    label: str
+    config: dict  # CellConfig.to_dict()
+    metrics: dict
+    train: dict  # training summary (iterations_run, final_terms, curve, seconds ...)
+    objective_params: dict  # the effective objective parameters
+    seed: int
+    precision: str
+    weights: dict  # checksums of the networks the numbers depend on
+    env: dict
+    created: str
+    eval_seconds: float = 0.0
+    parameters: int = 0
+    peak_rss_mb: float = 0.0
+    run: dict = field(default_factory=dict)  # how it was run: val_every, plugins
+    kind: str = "cell"
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """The unrestored rows: ``metrics`` {"noisy input" | "clean input": {sigma: {"psnr", "ssim", "miou", ...}}}."""
+
+    config: dict  # suite, test_sigmas, seed
+    metrics: dict
+    weights: dict
+    env: dict
+    created: str
+    eval_seconds: float = 0.0
+    kind: str = "reference"
+
+
+KINDS = {"cell": CellResult, "reference": ReferenceResult}
+
+
+def write_result(folder: Path, result: CellResult | ReferenceResult) -> Path:
+    """The one writer of ``result.json`` (atomic: a reader sees the whole file or none)."""
+    path = Path(folder) / RESULT_FILE
+    atomic_write_json(path, {"schema": SCHEMA, **dataclasses.asdict(result)})
     return path
+
+
+def label_from_slug(slug: str) -> str:
+    """A schema-1 result's label from its slug (``backbone__objective-k=v-k2=v2__s0`` -> "objective (k=v, k2=v2)"):
+    the slug's variant part was computed from the defaults registered when the cell was written."""
+    middle = slug.split("__")[1] if slug.count("__") >= 2 else slug
+    name, *changed = middle.split("-")
+    return name + (" (" + ", ".join(changed) + ")" if changed else "")
+
+
+def _upgrade(data: dict) -> dict:
+    """Schema 1 -> 2: the label from the slug, no run options recorded."""
+    if data.get("schema") == 1 and data.get("kind") == "cell":
+        data = {**data, "label": label_from_slug(str(data.get("slug", ""))), "run": data.get("run", {})}
+        data.setdefault("precision", data.get("config", {}).get("train", {}).get("precision", "fp32"))
+    return {**data, "schema": SCHEMA}
+
+
+_TYPES = {"str": str, "dict": dict, "int": int, "float": (int, float)}
+
+
+def validate_result(data: Any, path: Path) -> dict:
+    """``data`` checked against its kind's fields; one-line errors name the file and the field."""
+    fix = "delete its folder to recompute the cell"
+    if not isinstance(data, dict):
+        raise BenchError(f"result file {path} is not a JSON object; {fix}")
+    if data.get("schema") not in READABLE_SCHEMAS:
+        raise BenchError(f"result file {path} has schema {data.get('schema')!r}; this bench reads "
+                         f"{', '.join(map(str, READABLE_SCHEMAS))} ({fix}, or use the bench that wrote it)")
+    data = _upgrade(data)
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise BenchError(f"result file {path}: field 'kind' is {kind!r}, expected one of {', '.join(KINDS)}; {fix}")
+    for f in dataclasses.fields(KINDS[kind]):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise BenchError(f"result file {path}: field {f.name!r} is missing; {fix}")
+            continue
+        expected = _TYPES[str(f.type)]
+        if not isinstance(data[f.name], expected) or isinstance(data[f.name], bool):
+            raise BenchError(f"result file {path}: field {f.name!r} should be a {f.type}, not "
+                             f"{type(data[f.name]).__name__}; {fix}")
+    rows = data["metrics"].values() if kind == "reference" else [data["metrics"]]
+    for by_sigma in rows:
+        for sigma, m in (by_sigma.items() if isinstance(by_sigma, dict) else ()):
+            for key in METRIC_KEYS:
+                if not isinstance(m, dict) or not isinstance(m.get(key), int | float):
+                    raise BenchError(f"result file {path}: field 'metrics.{sigma}.{key}' is missing or not a "
+                                     f"number; {fix}")
+    return data
 
 
 def read_result(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BenchError(f"result file {path} is unreadable or corrupt ({e}); delete its folder to recompute the cell") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA or "metrics" not in data:
-        raise BenchError(f"result file {path} is not a d2sm-bench result of schema {SCHEMA}; delete it to recompute")
-    return data
+    return validate_result(data, Path(path))
 
 
 def load_results(root: Path, suite: str) -> list[dict]:
-    """Every finished result of ``suite`` under ``root``, each with its ``_path``."""
+    """Every finished result of ``suite`` under ``root``, validated, each with its ``_path``."""
     base = Path(root) / suite
     out = []
     for path in sorted(base.glob(f"*/{RESULT_FILE}")):

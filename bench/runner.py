@@ -6,6 +6,8 @@ each unfinished cell from its training checkpoint; a cell that fails (NaN loss, 
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from bench.errors import BenchError
 from bench.evaluate import evaluate, identity_restore
 from bench.grids import Grid
 from bench.progress import bar
-from bench.results import RESULT_FILE, check_writable, write_result
+from bench.results import RESULT_FILE, CellResult, ReferenceResult, check_writable, write_result
 from bench.suites import Suite
 from bench.train import train
 from losses import OBJECTIVES, build_objective
@@ -104,11 +106,10 @@ def run_reference(ctx: Context, cells: list[CellConfig], folder: Path) -> None:
     t0 = time.time()
     noisy = evaluate(identity_restore, ctx.val, c.test_sigmas, c.seed, ctx.segmenter, ctx.device)
     clean = evaluate(None, ctx.val, (), c.seed, ctx.segmenter, ctx.device)["clean"]
-    write_result(folder, {"kind": "reference", "config": {"suite": c.suite, "test_sigmas": list(c.test_sigmas),
-                                                          "seed": c.seed},
-                          "metrics": {"noisy input": noisy, "clean input": {f"{s:g}": clean for s in c.test_sigmas}},
-                          "weights": ctx.weights, "env": environment(str(ctx.device)),
-                          "eval_seconds": round(time.time() - t0, 2), "created": _now()})
+    write_result(folder, ReferenceResult(
+        config={"suite": c.suite, "test_sigmas": list(c.test_sigmas), "seed": c.seed},
+        metrics={"noisy input": noisy, "clean input": {f"{s:g}": clean for s in c.test_sigmas}},
+        weights=ctx.weights, env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2)))
     ctx.log(f"reference rows written ({time.time() - t0:.1f} s)")
 
 
@@ -143,16 +144,19 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
         t0 = time.time()
         metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device,
                            amp=cell.train.bf16)
-        result = {"kind": "cell", "cell_id": cell.cell_hash(), "slug": cell.slug(), "config": cell.to_dict(),
-                  "metrics": metrics, "train": summary, "eval_seconds": round(time.time() - t0, 2),
-                  "parameters": sum(p.numel() for p in model.parameters()),
-                  "peak_rss_mb": peak_rss_mb(), "weights": ctx.weights_for(cell.objective), "env": environment(str(ctx.device)),
-                  "objective_params": objective_params(cell.objective, **dict(cell.objective_kwargs)),
-                  "seed": cell.seed, "precision": cell.train.precision, "created": _now()}
+        from bench.plugins import loaded
+
+        result = CellResult(
+            cell_id=cell.cell_hash(), slug=cell.slug(), label=cell.label(), config=cell.to_dict(), metrics=metrics,
+            train=summary, objective_params=objective_params(cell.objective, **dict(cell.objective_kwargs)),
+            seed=cell.seed, precision=cell.train.precision, weights=ctx.weights_for(cell.objective),
+            env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
+            parameters=sum(p.numel() for p in model.parameters()), peak_rss_mb=peak_rss_mb(),
+            run={"val_every": ctx.val_every, "plugins": list(loaded())})
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)
         log("done")
-        return result
+        return json.loads(json.dumps(dataclasses.asdict(result)))
     finally:
         log_file.close()
 

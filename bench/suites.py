@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.embedded_weights import EmbeddedWeights, digest_of
 from bench.errors import BenchError
 from bench.paths import REPO_ROOT, cache_root
-from bench.registry import unknown_name_message
+from bench.registry import Registry
 from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
 
 EMBEDDED_SEG_CONFIG = REPO_ROOT / "seg_eval" / "configs" / "synthcity_unet.py"
@@ -74,6 +74,15 @@ class Suite:
         raise NotImplementedError
 
 
+SUITES: Registry[type[Suite]] = Registry("suite", entry_point_group="d2sm_bench.suites")
+
+
+def register_suite(name: str) -> type[Suite]:
+    """Class decorator: a ``Suite`` subclass built as ``cls(SuiteOptions)`` for ``--suite name``."""
+    return SUITES.register(name)
+
+
+@register_suite("synthcity")
 class SynthcitySuite(Suite):
     name = "synthcity"
 
@@ -193,6 +202,7 @@ class SynthcitySuite(Suite):
                 "meets_bar": bool(clean >= MIN_CLEAN_MIOU and clean - noisy >= MIN_NOISY_DROP)}
 
 
+@register_suite("cityscapes")
 class CityscapesSuite(Suite):
     name = "cityscapes"
 
@@ -238,10 +248,5 @@ class CityscapesSuite(Suite):
         return LPIPSPackage(resolve_torchvision_weights("alexnet", self.lpips_weights)).to(device)
 
 
-SUITES = {"synthcity": SynthcitySuite, "cityscapes": CityscapesSuite}
-
-
 def build_suite(name: str, opts: SuiteOptions | None = None) -> Suite:
-    if name not in SUITES:
-        raise BenchError(unknown_name_message("suite", name, SUITES))
-    return SUITES[name](opts or SuiteOptions())
+    return SUITES.get(name)(opts or SuiteOptions())

@@ -22,8 +22,8 @@ from bench.config import TrainConfig, cell_from_dict
 from bench.crops import crop_generator, random_crops
 from bench.errors import BenchError
 from bench.noise import add_train_noise, draw_train_sigma, to_unit
-from losses.registry import Objective
-from models.registry import Denoiser
+from losses.base import Objective
+from models.base import Denoiser
 
 CKPT_FORMAT = 1
 

@@ -1,2 +1,3 @@
 """Training objectives, built by name: ``build_objective("ssim")``."""
-from losses.registry import OBJECTIVES, Objective, build_objective  # noqa: F401
+from losses.base import Objective  # noqa: F401
+from losses.registry import OBJECTIVES, build_objective, register_objective  # noqa: F401

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from losses.pixel import L1Objective
+from losses.registry import register_objective
 
 Divergence = Literal["kl", "ikl", "jsd"]
 EPS = 1e-12
@@ -96,6 +97,14 @@ def image_patches(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
     return cols.transpose(1, 2).reshape(b, -1, c, p, p)
 
 
+@register_objective("ikld", "D2SM w/ Internal with the KL reversed, KL(G||G')", order=60, divergence="ikl",
+                    sampling="internal", weight=0.05)
+@register_objective("jsd", "D2SM w/ Internal with the Jensen-Shannon divergence", order=70, divergence="jsd",
+                    sampling="internal", weight=0.2)
+@register_objective("d2sm", "L1 + w KL(G'||G) of conv5_4 statistics over a FIFO queue (w/o Internal)", order=90,
+                    divergence="kl", sampling="queue", weight=0.01)
+@register_objective("d2sm_internal", "L1 + w KL(G'||G) over the patches of each image (w/ Internal)", order=100,
+                    divergence="kl", sampling="internal", weight=0.05)
 class D2SMObjective(L1Objective):
     """L1 + w * divergence of the deep semantic statistics of restored vs clean images."""
 
@@ -103,14 +112,14 @@ class D2SMObjective(L1Objective):
 
     def __init__(self, features, layer: str = "conv5_4", divergence: Divergence = "kl",
                  sampling: Literal["queue", "internal"] = "queue", queue_size: int = 64, patch: int = 32,
-                 stride: int = 16, d2sm_weight: float = 1.0, l1_weight: float = 1.0, **noise_terms) -> None:
+                 stride: int = 16, weight: float = 1.0, l1_weight: float = 1.0, **noise_terms) -> None:
         super().__init__(l1_weight, **noise_terms)
         if sampling not in ("queue", "internal"):
             raise ValueError(f"unknown sampling {sampling!r} (queue, internal)")
         row_divergence(torch.ones(1, 1), torch.ones(1, 1), divergence)  # validates the name
         self.use_frozen(features=features)
         self.layer, self.divergence, self.sampling = layer, divergence, sampling
-        self.patch, self.stride, self.weight = patch, stride, d2sm_weight
+        self.patch, self.stride, self.weight = patch, stride, weight
         self.term_name = {"kl": "d2sm", "ikl": "ikld", "jsd": "jsd"}[divergence]
         self.queues = (FeatureQueue(queue_size), FeatureQueue(queue_size)) if sampling == "queue" else None
 

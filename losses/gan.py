@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from losses.pixel import L1Objective
+from losses.registry import register_objective
 
 
 class PatchDiscriminator(nn.Module):
@@ -33,13 +34,14 @@ class PatchDiscriminator(nn.Module):
         return self.net(x * 2 - 1)
 
 
+@register_objective("gan", "L1 + w non-saturating GAN loss, PatchGAN discriminator trained alongside", order=80)
 class GANObjective(L1Objective):
     needs = frozenset()
 
-    def __init__(self, gan_weight: float = 0.01, d_lr: float = 2e-4, d_width: int = 32, l1_weight: float = 1.0, **noise_terms):
+    def __init__(self, weight: float = 0.01, d_lr: float = 2e-4, d_width: int = 32, l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.discriminator = PatchDiscriminator(d_width)
-        self.weight, self.d_lr = gan_weight, d_lr
+        self.weight, self.d_lr = weight, d_lr
         self._opt: torch.optim.Optimizer | None = None
 
     def optimizer(self) -> torch.optim.Optimizer:

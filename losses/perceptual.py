@@ -8,17 +8,19 @@ import torch
 import torch.nn.functional as F
 
 from losses.pixel import L1Objective
+from losses.registry import register_objective
 
 
+@register_objective("perceptual", "L1 + w mean |VGG19 conv3_2 (before ReLU) difference|", order=20)
 class PerceptualObjective(L1Objective):
     """L1 + w * mean |Phi_l(restored) - Phi_l(clean)| at one VGG layer (default conv3_2, before ReLU)."""
 
     needs = frozenset({"features"})
 
-    def __init__(self, features, layer: str = "conv3_2", perceptual_weight: float = 0.02, l1_weight: float = 1.0, **noise_terms):
+    def __init__(self, features, layer: str = "conv3_2", weight: float = 0.02, l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(features=features)
-        self.layer, self.weight = layer, perceptual_weight
+        self.layer, self.weight = layer, weight
 
     def forward(self, restored, clean, batch=None):
         l1, terms = super().forward(restored, clean, batch)
@@ -30,15 +32,16 @@ class PerceptualObjective(L1Objective):
         return l1 + term, terms
 
 
+@register_objective("lpips", "L1 + w LPIPS (package v0.1 alex, or its formula on the suite's VGG19)", order=30)
 class LPIPSObjective(L1Objective):
     """L1 + w * mean LPIPS(restored, clean); the distance is the suite's (package or formula)."""
 
     needs = frozenset({"lpips"})
 
-    def __init__(self, lpips, lpips_weight: float = 0.006, l1_weight: float = 1.0, **noise_terms):
+    def __init__(self, lpips, weight: float = 0.006, l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(lpips=lpips)
-        self.weight = lpips_weight
+        self.weight = weight
 
     def forward(self, restored, clean, batch=None):
         l1, terms = super().forward(restored, clean, batch)
@@ -63,16 +66,17 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.1, eps:
     return cx.max(dim=1).values.mean(dim=1)
 
 
+@register_objective("contextual", "L1 + w contextual loss (Mechrez et al.), conv3_2, cosine, h 0.1", order=40)
 class ContextualObjective(L1Objective):
     """L1 + w * -log CX(Phi(restored), Phi(clean)) at conv3_2, h = 0.1 (Mechrez et al.)."""
 
     needs = frozenset({"features"})
 
-    def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, contextual_weight: float = 0.005,
+    def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, weight: float = 0.005,
                  l1_weight: float = 1.0, **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(features=features)
-        self.layer, self.h, self.weight = layer, h, contextual_weight
+        self.layer, self.h, self.weight = layer, h, weight
 
     def forward(self, restored, clean, batch=None):
         l1, terms = super().forward(restored, clean, batch)

@@ -5,10 +5,12 @@ import torch
 import torch.nn.functional as F
 
 from bench.metrics import ssim
+from losses.base import Objective
 from losses.noise_estimate import asymmetric_loss, total_variation
-from losses.registry import Objective
+from losses.registry import register_objective
 
 
+@register_objective("l1", "mean absolute error", order=0)
 class L1Objective(Objective):
     """L1, the base term of every objective; optionally CBDNet's noise-estimate terms.
 
@@ -38,13 +40,14 @@ class L1Objective(Objective):
         return asym + tv
 
 
+@register_objective("ssim", "L1 + w (1 - SSIM), w = 1 (the paper's weight is unknown)", order=10, weight=1.0)
 class SSIMObjective(L1Objective):
-    def __init__(self, l1_weight: float = 1.0, ssim_weight: float = 1.0, **noise_terms) -> None:
+    def __init__(self, l1_weight: float = 1.0, weight: float = 1.0, **noise_terms) -> None:
         super().__init__(l1_weight, **noise_terms)
-        self.ssim_weight = ssim_weight
+        self.weight = weight
 
     def forward(self, restored, clean, batch=None):
         l1, terms = super().forward(restored, clean, batch)
-        dssim = self.ssim_weight * (1.0 - ssim(restored, clean, data_range=1.0).mean())
+        dssim = self.weight * (1.0 - ssim(restored, clean, data_range=1.0).mean())
         terms["ssim"] = float(dssim.detach())
         return l1 + dssim, terms

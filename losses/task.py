@@ -9,16 +9,18 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from losses.pixel import L1Objective
+from losses.registry import register_objective
 
 
+@register_objective("cross_entropy", "L1 + w CE of the frozen segmenter on the restored image", order=50)
 class CrossEntropyObjective(L1Objective):
     needs = frozenset({"segmenter"})
     uses_labels = True
 
-    def __init__(self, segmenter, ce_weight: float = 0.003, l1_weight: float = 1.0, **noise_terms) -> None:
+    def __init__(self, segmenter, weight: float = 0.003, l1_weight: float = 1.0, **noise_terms) -> None:
         super().__init__(l1_weight, **noise_terms)
         self.use_frozen(segmenter=segmenter)
-        self.weight = ce_weight
+        self.weight = weight
 
     def forward(self, restored, clean, batch=None):
         if batch is None or batch.get("labels") is None:

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import Denoiser
+from models.base import Denoiser
+from models.registry import register_backbone
 
 
 def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
@@ -26,6 +27,10 @@ def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+@register_backbone("cbdnet", "CBDNet, published configuration (U-Net 64/128/256, estimator 32 ch)", order=10,
+                   widths=(64, 128, 256), estimator_width=32)
+@register_backbone("cbdnet_small", "CBDNet reduced for the embedded suite (U-Net 16/32/64, estimator 16 ch)",
+                   order=11, widths=(16, 32, 64), estimator_width=16)
 class CBDNet(Denoiser):
     def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), estimator_width: int = 32,
                  depths: tuple[int, int, int, int, int] = (2, 3, 6, 3, 2)) -> None:

@@ -9,9 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import Denoiser
+from models.base import Denoiser
+from models.registry import register_backbone
 
 
+@register_backbone("ffdnet", "FFDNet, authors' configuration (96 channels, 12 convs)", order=0, width=96, depth=12)
+@register_backbone("ffdnet_small", "FFDNet reduced for the embedded suite (48 ch, 8 convs)", order=1, width=48, depth=8)
 class FFDNet(Denoiser):
     takes_sigma = True
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-from models.registry import Denoiser
+from models.base import Denoiser
+from models.registry import register_backbone
 
 
 def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -135,6 +136,10 @@ class ContextBlock(nn.Module):
         return x + self.fusion(torch.cat([_lrelu(b(r)) for b in self.branches], 1))
 
 
+@register_backbone("sadnet", "SADNet, published configuration (32 base ch, 32 offset ch)", order=20, width=32,
+                   offset_width=32)
+@register_backbone("sadnet_small", "SADNet reduced for the embedded suite (8 base ch, 8 offset ch)", order=21,
+                   width=8, offset_width=8)
 class SADNet(Denoiser):
     def __init__(self, width: int = 32, offset_width: int = 32) -> None:
         super().__init__()

@@ -56,7 +56,7 @@ def main() -> int:
     from bench import distributed
 
     device = distributed.init_from_env("cpu")  # under torchrun: gloo, one process per rank
-    register_objective("explode", Explode, "test: NaN at step 3")
+    register_objective("explode", "test: NaN at step 3")(Explode)
     if args.kill_after_checkpoint:
         import bench.train as train_module
 

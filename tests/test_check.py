@@ -23,10 +23,13 @@ def _result(psnr):
 
 def _write_smoke_cell(root, psnr):
     from bench.grids import GRIDS
-    from bench.results import write_result
+    from bench.results import CellResult, write_result
 
     cell = GRIDS.get("smoke").cells("synthcity")[0]
-    write_result(root / "synthcity" / cell.dirname(), {**_result(psnr), "cell_id": cell.cell_hash(), "slug": cell.slug()})
+    write_result(root / "synthcity" / cell.dirname(), CellResult(
+        cell_id=cell.cell_hash(), slug=cell.slug(), label=cell.label(), config=cell.to_dict(),
+        metrics=_result(psnr)["metrics"], train={}, objective_params={}, seed=0, precision="fp32", weights={}, env={},
+        created="2026-01-01T00:00:00+00:00"))
     return cell
 
 

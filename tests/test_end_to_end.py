@@ -39,7 +39,7 @@ def test_objectives_get_the_networks_they_need_and_results_record_them(tmp_path)
     assert "LPIPS formula" in cells["lpips"]["weights"]["lpips"]["description"]
     assert set(cells["cross_entropy"]["weights"]) == {"segmenter"} == set(cells["gan"]["weights"])
     assert "d2sm" in cells["d2sm"]["train"]["final_terms"] and "d_loss" in cells["gan"]["train"]["final_terms"]
-    assert cells["d2sm"]["objective_params"]["d2sm_weight"] == 0.01 and cells["d2sm"]["objective_params"]["queue_size"] == 64
+    assert cells["d2sm"]["objective_params"]["weight"] == 0.01 and cells["d2sm"]["objective_params"]["queue_size"] == 64
 
 
 def test_grid_runs_scores_reports_and_resumes(tmp_path):
@@ -128,11 +128,3 @@ def test_tampered_evaluator_weights_are_refused(tmp_path, monkeypatch):
     ckpt.write_bytes(ckpt.read_bytes() + b"x")
     with pytest.raises(BenchError, match="checksum"):
         suite.segmenter_files(log=lambda *_: None)
-
-
-def test_worker_command_lines_drop_only_the_options_they_replace():
-    from bench.cli import _without_option
-
-    argv = ["run", "--grid", "smoke", "--workers", "2", "--threads", "2", "--report", "--shard", "2/4"]
-    assert _without_option(argv, ("--workers", "--threads"), flags=("--report",)) == ["run", "--grid", "smoke", "--shard", "2/4"]
-    assert _without_option(["run", "--workers=3", "--results", "/x"], ("--workers",)) == ["run", "--results", "/x"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.grids import GRIDS, backbone_for
+from bench.grids import GRIDS, backbone_for, get_grid
 from losses import OBJECTIVES
 from models import BACKBONES
 
@@ -18,11 +18,11 @@ def _paper_pairs(table: str) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize(("grid", "table"), [("paper-table1", "1"), ("paper-table2", "2")])
 def test_paper_grids_have_exactly_the_rows_of_the_paper(grid, table):
-    assert set(GRIDS.get(grid).pairs) == _paper_pairs(table)
+    assert set(get_grid(grid).pairs) == _paper_pairs(table)
 
 
 def test_cell_counts():
-    counts = {name: len(GRIDS.get(name).cells("synthcity")) for name in GRIDS}
+    counts = {name: len(get_grid(name).cells("synthcity")) for name in GRIDS}
     assert counts == {"smoke": 2, "objectives": 11, "paper-table1": 14, "paper-table2": 5, "full": 33,
                       "queue-sizes": 5, "d2sm-weights": 5}
 
@@ -30,7 +30,7 @@ def test_cell_counts():
 def test_every_grid_names_known_backbones_and_objectives_and_unique_cells():
     for name in GRIDS:
         for suite in ("synthcity", "cityscapes"):
-            cells = GRIDS.get(name).cells(suite)
+            cells = get_grid(name).cells(suite)
             assert len({c.cell_hash() for c in cells}) == len(cells)
             for c in cells:
                 BACKBONES.get(c.backbone)
@@ -38,40 +38,38 @@ def test_every_grid_names_known_backbones_and_objectives_and_unique_cells():
 
 
 def test_synthcity_trains_the_reduced_variants_and_cityscapes_the_published_ones():
-    synth = {c.backbone for c in GRIDS.get("full").cells("synthcity")}
-    real = {c.backbone for c in GRIDS.get("full").cells("cityscapes")}
+    synth = {c.backbone for c in get_grid("full").cells("synthcity")}
+    real = {c.backbone for c in get_grid("full").cells("cityscapes")}
     assert synth == {"ffdnet_small", "cbdnet_small", "sadnet_small"} and real == {"ffdnet", "cbdnet", "sadnet"}
     assert backbone_for("ffdnet_small", "synthcity") == "ffdnet_small"
 
 
 def test_grids_share_cells_so_nothing_is_trained_twice():
-    full = {c.cell_hash() for c in GRIDS.get("full").cells("synthcity")}
+    full = {c.cell_hash() for c in get_grid("full").cells("synthcity")}
     for name in ("objectives", "paper-table1", "paper-table2"):
-        assert {c.cell_hash() for c in GRIDS.get(name).cells("synthcity")} <= full
+        assert {c.cell_hash() for c in get_grid(name).cells("synthcity")} <= full
     # a variant equal to the registered default is the default's cell
     for name, shared in (("queue-sizes", 3), ("d2sm-weights", 2)):
-        assert len({c.cell_hash() for c in GRIDS.get(name).cells("synthcity")} & full) == shared
+        assert len({c.cell_hash() for c in get_grid(name).cells("synthcity")} & full) == shared
 
 
 def test_variants_get_their_own_cells_slugs_and_report_rows():
-    from bench.report import objective_label
-
-    cells = GRIDS.get("queue-sizes").cells("synthcity")
+    cells = get_grid("queue-sizes").cells("synthcity")
     sizes = [dict(c.objective_kwargs).get("queue_size") for c in cells if c.objective == "d2sm"]
     assert sizes == [64, 128, 256] and len({c.slug() for c in cells}) == 5
-    assert [objective_label(c.to_dict()) for c in cells if c.objective == "d2sm"] == [
+    assert [c.label() for c in cells if c.objective == "d2sm"] == [
         "d2sm", "d2sm (queue_size=128)", "d2sm (queue_size=256)"]
 
 
 def test_changing_a_default_weight_changes_the_cell():
     from losses.registry import OBJECTIVES
 
-    cell = GRIDS.get("objectives").cells("synthcity")[-1]  # d2sm_internal
+    cell = get_grid("objectives").cells("synthcity")[-1]  # d2sm_internal
     spec = OBJECTIVES.get("d2sm_internal")
     old = dict(spec.kwargs)
     try:
-        spec.kwargs["d2sm_weight"] = 0.123
-        assert GRIDS.get("objectives").cells("synthcity")[-1].cell_hash() != cell.cell_hash()
+        spec.kwargs["weight"] = 0.123
+        assert get_grid("objectives").cells("synthcity")[-1].cell_hash() != cell.cell_hash()
     finally:
         spec.kwargs.clear()
         spec.kwargs.update(old)
@@ -81,8 +79,9 @@ def test_seeds_from_the_command_line_multiply_the_cells_and_keep_seed_0s():
     from bench.cli import _grid, build_parser
 
     args = build_parser().parse_args(["run", "--grid", "smoke", "--seeds", "0", "1", "2", "1"])
-    cells = _grid(args.grid, args.seeds).cells("synthcity")
+    cells = _grid(args).cells("synthcity")
     assert sorted(c.seed for c in cells) == [0, 0, 1, 1, 2, 2]
-    default = {c.cell_hash() for c in GRIDS.get("smoke").cells("synthcity")}
+    default = {c.cell_hash() for c in get_grid("smoke").cells("synthcity")}
     assert {c.cell_hash() for c in cells if c.seed == 0} == default
-    assert _grid("smoke", None) == GRIDS.get("smoke")  # no seeds, no precision given: the grid as registered
+    plain = build_parser().parse_args(["run", "--grid", "smoke"])
+    assert _grid(plain) == get_grid("smoke").with_precision(None)  # no seeds, no precision: the grid as registered

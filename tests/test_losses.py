@@ -35,7 +35,7 @@ def test_ssim_objective_is_l1_plus_weighted_dssim():
 
     torch.manual_seed(0)
     clean, restored = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-    total, _ = build_objective("ssim", ssim_weight=0.5)(restored, clean)
+    total, _ = build_objective("ssim", weight=0.5)(restored, clean)
     expected = (restored - clean).abs().mean() + 0.5 * (1 - ssim(restored, clean).mean())
     assert torch.allclose(total, expected)
 

@@ -5,8 +5,8 @@ import torch
 
 from losses import OBJECTIVES, build_objective
 
-ALL = ["l1", "ssim", "perceptual", "lpips", "contextual", "cross_entropy", "ikld", "jsd", "gan", "d2sm",
-       "d2sm_internal"]
+ALL = OBJECTIVES.names()  # every registered objective: a new one is tested here without being named
+PAPER = ["l1", "ssim", "perceptual", "lpips", "contextual", "cross_entropy", "ikld", "jsd", "gan", "d2sm", "d2sm_internal"]
 
 
 def _pair(seed=0, b=4, size=64):
@@ -19,8 +19,8 @@ def _pair(seed=0, b=4, size=64):
     return clean, noisy, {"labels": labels, "sigma": torch.full((b,), 0.15)}
 
 
-def test_all_eleven_objectives_are_registered():
-    assert set(ALL) <= set(OBJECTIVES.names())
+def test_the_papers_eleven_objectives_are_registered_in_its_order():
+    assert ALL[:11] == PAPER
 
 
 @pytest.mark.parametrize("name", ALL)

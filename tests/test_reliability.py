@@ -117,27 +117,6 @@ def test_lock_is_exclusive_and_released(tmp_path):
     b.release()
 
 
-def test_submitit_launcher_runs_cells_as_jobs(tmp_path, prepared):
-    """submitit's local executor (real subprocesses); Slurm takes the same path with cluster='slurm'."""
-    import grid_driver
-
-    from bench.grids import Grid, product
-    from bench.launchers import SlurmOptions, submit_cells
-    from bench.suites import SuiteOptions
-    from seg_eval.train_embedded import SegTrainSpec
-
-    grid = Grid("jobs", "test", product(("ffdnet_small",), ("l1", "ssim")), test_sigmas=(25.0,),
-                train={"synthcity": grid_driver.TRAIN})
-    opts = SuiteOptions(synthcity=grid_driver.TINY, seg_train=SegTrainSpec(iterations=4, batch=2, crop=64))
-    jobs = submit_cells(grid, "synthcity", opts, tmp_path, slurm=SlurmOptions(cluster="local", timeout_min=5),
-                        log=lambda *_: None)
-    assert len(jobs) == 2
-    assert sorted(j.result()["finished"] for j in jobs) == [1, 1]
-    assert set(_cells(tmp_path)) == {"l1", "ssim"}
-    # nothing left to submit
-    assert submit_cells(grid, "synthcity", opts, tmp_path, slurm=SlurmOptions(cluster="local"), log=lambda *_: None) == []
-
-
 def test_torchrun_two_processes_on_gloo_train_one_cell_together(tmp_path, prepared):
     """DDP inside a cell: two CPU processes, each half of every batch; rank 0 alone writes. Averaged gradients
     equal the full-batch gradient, so the result matches a single process up to float rounding."""

@@ -8,7 +8,8 @@ def test_rank_handles_ties_missing_and_direction():
 
 def _cell(backbone, objective, values):
     metrics = {s: {"psnr": p, "ssim": ss, "miou": m} for s, (p, ss, m) in values.items()}
-    return {"kind": "cell", "cell_id": f"{backbone}-{objective}", "config": {"backbone": backbone, "objective": objective},
+    return {"kind": "cell", "cell_id": f"{backbone}-{objective}", "label": objective,
+            "config": {"backbone": backbone, "objective": objective},
             "metrics": metrics, "weights": {"segmenter": {"sha256": "abcdef0123456789"}}}
 
 

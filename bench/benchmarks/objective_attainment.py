@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-TERMS = {"perceptual": {"perceptual_weight": 1.0}, "d2sm": {"d2sm_weight": 1.0},
-         "d2sm_internal": {"d2sm_weight": 1.0}}
+TERMS = {"perceptual": {"weight": 1.0}, "d2sm": {"weight": 1.0},
+         "d2sm_internal": {"weight": 1.0}}
 TILE, SET = 64, 64
 
 

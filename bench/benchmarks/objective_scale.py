@@ -11,19 +11,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-WEIGHT_ARG = {"ssim": "ssim_weight", "perceptual": "perceptual_weight", "lpips": "lpips_weight",
-              "contextual": "contextual_weight", "cross_entropy": "ce_weight", "gan": "gan_weight"}
-TERMS = ["ssim", "perceptual", "lpips", "contextual", "cross_entropy", "gan", "d2sm", "d2sm_internal", "ikld", "jsd"]
 
+def weighted_terms() -> list[str]:
+    """Every registered objective with an extra term (a ``weight`` keyword: the objectives' convention)."""
+    from losses.registry import OBJECTIVES, objective_params
 
-def default_weight(name: str) -> float:
-    import inspect
-
-    from losses.registry import OBJECTIVES
-
-    spec = OBJECTIVES.get(name)
-    arg = WEIGHT_ARG.get(name, "d2sm_weight")
-    return spec.kwargs.get(arg, inspect.signature(spec.factory).parameters[arg].default)
+    return [n for n in OBJECTIVES.names() if "weight" in objective_params(n)]
 
 
 def main() -> None:
@@ -47,11 +40,13 @@ def main() -> None:
     l1 = {k: grad_norm(lambda r: F.l1_loss(r, clean), x) for k, x in (("noisy", noisy), ("blur", blur))}
     print("| term | input | value (w=1) | grad / L1 grad (w=1) | default w | grad / L1 grad (default) |")
     print("|---|---|---:|---:|---:|---:|")
-    for name in TERMS:
-        w = default_weight(name)
+    from losses.registry import objective_params
+
+    for name in weighted_terms():
+        w = objective_params(name)["weight"]
         for kind, x in (("noisy", noisy), ("blur", blur)):
             torch.manual_seed(0)
-            obj = build_objective(name, ctx.resources, l1_weight=0.0, **{WEIGHT_ARG.get(name, "d2sm_weight"): 1.0})
+            obj = build_objective(name, ctx.resources, l1_weight=0.0, weight=1.0)
             obj.train()
             if getattr(obj, "queues", None):  # a queue as in training: filled by earlier batches
                 for it in range(100, 100 + 8):
