@@ -20,6 +20,19 @@ _loaded_files: dict[Path, str] = {}
 _loaded: list[str] = []  # canonical specs imported in this process, in order
 
 
+def snapshot() -> tuple:
+    """Which plugins this process imported, for ``restore`` (tests: a restored registry forgets what a plugin
+    registered, so the plugin must be importable again)."""
+    return dict(_loaded_files), list(_loaded)
+
+
+def restore(state: tuple) -> None:
+    files, specs = state
+    _loaded_files.clear()
+    _loaded_files.update(files)
+    _loaded[:] = specs
+
+
 def loaded() -> tuple[str, ...]:
     """The plugins this process imported (canonical forms), in order: what a result records."""
     return tuple(_loaded)

@@ -97,6 +97,14 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
+    def snapshot(self) -> tuple:
+        """What is registered now, for ``restore`` (tests that register something)."""
+        return dict(self._items), dict(self._order), self._loaded
+
+    def restore(self, snapshot: tuple) -> None:
+        items, order, loaded = snapshot
+        self._items, self._order, self._loaded = dict(items), dict(order), loaded
+
 
 def unknown_name_message(kind: str, name: str, known: object) -> str:
     """'unknown backbone 'ffdnte'; did you mean 'ffdnet'? known: ...'."""
@@ -192,6 +200,36 @@ class FactorySpec:
 
     def build(self, **overrides) -> Any:
         return self.factory(**{**self.kwargs, **overrides})
+
+
+class FactoryRegistry(Registry[FactorySpec]):
+    """Things built by calling a registered factory (backbones, objectives). Built-ins: every module of ``package``;
+    outside ones: the ``entry_point_group`` entry points and dotted paths (a class or function)."""
+
+    def __init__(self, kind: str, package: str, entry_point_group: str) -> None:
+        super().__init__(kind, builtins=lambda: import_submodules(package), entry_point_group=entry_point_group,
+                         wrap=factory_spec)
+
+    def decorator(self, name: str, description: str = "", order: float = 1000.0, **kwargs) -> Callable:
+        """Class decorator: register ``cls(**kwargs, **overrides)`` as ``name`` (stack it for variants); ``order``
+        places it in listings and tables."""
+        def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(name, FactorySpec(name, factory, kwargs, description), order=order)
+            return factory
+
+        return deco
+
+    def params(self, name: str, **overrides) -> dict:
+        """The effective keyword arguments of ``name`` (signature defaults < registered < overrides); a keyword it
+        does not take is a one-line error."""
+        spec = self.get(name)
+        spec.check_params(overrides, f"{self.kind} {name}")
+        return spec.params(**overrides)
+
+    def build(self, name: str, **overrides) -> Any:
+        spec = self.get(name)
+        spec.check_params(overrides, f"{self.kind} {name}")
+        return spec.build(**overrides)
 
 
 def factory_spec(name: str, obj: Any) -> FactorySpec:

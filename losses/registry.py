@@ -5,44 +5,30 @@ Built-in objectives are the modules of ``losses/`` (imported on first lookup); o
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from bench.registry import FactorySpec, Registry, factory_spec, import_submodules
+from bench.registry import FactoryRegistry
 from losses.base import Objective, Resources
 
-OBJECTIVES: Registry[FactorySpec] = Registry("objective", builtins=lambda: import_submodules("losses"),
-                                            entry_point_group="d2sm_bench.objectives", wrap=factory_spec)
-
-
-def register_objective(name: str, description: str = "", order: float = 1000.0, **kwargs) -> Callable:
-    """Class decorator: register ``cls(**kwargs, **overrides)`` as objective ``name`` (stack it for variants)."""
-    def deco(factory: Callable[..., Objective]) -> Callable[..., Objective]:
-        OBJECTIVES.add(name, FactorySpec(name, factory, kwargs, description), order=order)
-        return factory
-
-    return deco
+OBJECTIVES = FactoryRegistry("objective", "losses", "d2sm_bench.objectives")
+register_objective = OBJECTIVES.decorator
 
 
 def objective_needs(name: str) -> frozenset[str]:
-    spec = OBJECTIVES.get(name)
-    return frozenset(getattr(spec.factory, "needs", frozenset()))
+    """The frozen networks objective ``name`` takes as constructor arguments ("features", "lpips", "segmenter")."""
+    return frozenset(getattr(OBJECTIVES.get(name).factory, "needs", frozenset()))
 
 
 def objective_params(name: str, **overrides) -> dict:
     """The effective hyper-parameters of objective ``name`` (signature defaults < registered < overrides),
     without the frozen networks it needs."""
-    spec = OBJECTIVES.get(name)
-    spec.check_params(overrides, f"objective {name}")
     needs = objective_needs(name)
-    return {k: v for k, v in spec.params(**overrides).items() if k not in needs}
+    return {k: v for k, v in OBJECTIVES.params(name, **overrides).items() if k not in needs}
 
 
 def build_objective(name: str, resources: Resources | None = None, **overrides) -> Objective:
     """The objective ``name`` with its registered defaults, ``overrides`` on top, needs from ``resources``."""
-    spec = OBJECTIVES.get(name)
-    spec.check_params(overrides, f"objective {name}")
     needs = {n: (resources or Resources()).get(n) for n in objective_needs(name)}
-    return spec.build(**{**overrides, **needs})
+    OBJECTIVES.get(name).check_params(overrides, f"objective {name}")
+    return OBJECTIVES.build(name, **{**overrides, **needs})
 
 
 # Default weights of the extra terms (the paper gives none), one rule for all: at the start of training

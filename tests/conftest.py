@@ -12,6 +12,25 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("D2SM_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _registries_restored():
+    """What a test registers (a plugin it imports) is gone after it: every test sees the built-in registries."""
+    from bench import plugins
+    from bench.grids import GRIDS
+    from bench.suites import SUITES
+    from losses.registry import OBJECTIVES
+    from models.registry import BACKBONES
+
+    registries = (GRIDS, SUITES, OBJECTIVES, BACKBONES)
+    for r in registries:
+        r.load()  # built-ins first: their modules register only the first time they are imported
+    saved = [r.snapshot() for r in registries], plugins.snapshot()
+    yield
+    for r, snap in zip(registries, saved[0], strict=True):
+        r.restore(snap)
+    plugins.restore(saved[1])
+
+
 @pytest.fixture(scope="session")
 def real_images():
     """Three natural RGB images shipped with scikit-image, float64 in [0, 1], cropped to 128x160."""

@@ -106,3 +106,22 @@ def test_a_missing_device_is_reported_where_the_job_runs(tmp_path, tiny_spec):
     assert spec.to_dict()["options"]["device"] == "cuda"  # describing (submitting) it needs no GPU
     with pytest.raises(BenchError, match="no CUDA device on"):
         execute(spec, log=lambda *_: None)
+
+
+def test_the_example_plugin_runs_in_submitit_jobs(tmp_path, tiny_spec):
+    """The user's plugin files reach the jobs through the spec: a job imports them before building cells."""
+    import dataclasses
+
+    from bench.grids import get_grid
+    from bench.launchers import SlurmOptions, submit_cells
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "grid.toml"
+    grid = get_grid(str(example)).with_overrides(["train.iterations=6", "train.batch=2", "train.crop=32",
+                                                  "train.checkpoint_every=3", "backbone.depth=3", "test_sigmas=[25]"])
+    spec = dataclasses.replace(tiny_spec, grid=grid, results=tmp_path, plugins=grid.plugins,
+                               options=dataclasses.replace(tiny_spec.options, val_every=0, threads=1))
+    jobs = submit_cells(spec, SlurmOptions(cluster="local", timeout_min=5), log=lambda *_: None)
+    assert sorted(j.result()["finished"] for j in jobs) == [1, 1, 1]
+    cells = [r for r in load_results(tmp_path, "synthcity") if r["kind"] == "cell"]
+    assert sorted(r["label"] for r in cells) == ["charbonnier", "l1", "ssim"]
+    assert all(r["config"]["backbone"] == "dncnn_small" and r["run"]["plugins"] == list(grid.plugins) for r in cells)

@@ -4,8 +4,8 @@ regression tolerances that follow; optionally writes the committed baseline with
     python -m bench.benchmarks.baseline_spread --grid smoke --seeds 0 1 2 --threads 1 2 \\
         --write results/baselines/smoke.json
 
-Runs ``bench run --grid G --seeds S... --workers 1 --threads T`` once per thread count, each into its own results
-folder under ``--work`` (kept, so a second call reuses finished cells). A different thread count changes the order
+Runs ``bench run --grid G --seeds S... --workers 1 --threads T`` once per thread count, all at once (the numbers do
+not depend on the load), each into its own results folder under ``--work`` (kept, so a second call reuses finished cells). A different thread count changes the order
 of floating-point reductions as another CPU does, and training amplifies such rounding differences alike, so the
 difference between the thread counts of one (cell, seed) is what the regression check must tolerate. Tolerance per
 metric = ``--factor`` x the root mean square of those differences over every cell, seed and test sigma. The
@@ -28,15 +28,20 @@ from bench.check import DEFAULT_TOLERANCES, values_from_results
 BOUNDS = {"psnr": 0.15, "ssim": 0.005, "miou": 0.015}
 
 
-def _run(grid: str, seeds: list[int], threads: int, results: Path) -> None:
+def _start(grid: str, seeds: list[int], threads: int, results: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "bench", "run", "--grid", grid, "--seeds", *map(str, seeds), "--workers", "1",
            "--threads", str(threads), "--results", str(results)]
     print("$", " ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, check=True)
+    return subprocess.Popen(cmd)
+
+
+def _grid(ref: str, seeds: list[int]):
+    from bench.grids import get_grid
+
+    return get_grid(ref).with_seeds(seeds).with_precision(None)
 
 
 def _values(grid: str, seeds: list[int], results: Path) -> dict[str, float]:
-    from bench.cli import _grid
     from bench.results import load_results
 
     ids = {c.cell_hash() for c in _grid(grid, seeds).cells("synthcity")}
@@ -66,10 +71,9 @@ def spread(by_threads: dict[int, dict[str, float]]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.atomic import atomic_write_json
-    from bench.cli import _grid
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--grid", default="smoke")
+    p.add_argument("--grid", default="smoke", help="a grid name or file (bench run --grid)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--factor", type=float, default=3.0, help="tolerance = factor x RMS thread difference")
@@ -79,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if len(args.threads) < 2 or 0 not in args.seeds:
         raise SystemExit("need at least two thread counts and seed 0")
-    by_threads = {}
-    for t in args.threads:
-        folder = args.work / f"threads{t}"
-        _run(args.grid, args.seeds, t, folder)
-        by_threads[t] = _values(args.grid, args.seeds, folder)
+    folders = {t: args.work / f"threads{t}" for t in args.threads}
+    procs = [_start(args.grid, args.seeds, t, folder) for t, folder in folders.items()]  # results do not depend on load
+    if any(p.wait() for p in procs):
+        raise SystemExit("a run failed; see its output above")
+    by_threads = {t: _values(args.grid, args.seeds, folder) for t, folder in folders.items()}
     s = spread(by_threads)
     tolerances = {m: math.ceil(args.factor * s["thread_rms_diff"][m] * 1e4) / 1e4 for m in DEFAULT_TOLERANCES}
     print(f"\ngrid {args.grid}, seeds {args.seeds}, threads {args.threads}")

@@ -16,9 +16,21 @@ import resource
 import statistics
 import time
 
-CONFIGS = [("l1", {}), ("ssim", {}), ("perceptual", {}), ("lpips", {}), ("contextual", {}),
-           ("cross_entropy", {}), ("gan", {}), ("ikld", {}), ("jsd", {}), ("d2sm", {"queue_size": 64}),
-           ("d2sm", {"queue_size": 128}), ("d2sm", {"queue_size": 256}), ("d2sm_internal", {})]
+
+def configs(grids: list[str]) -> list[tuple[str, dict]]:
+    """The (objective, parameters) rows of these grids, in order, each configuration once (l1 first: the
+    reference; ``d2sm`` and ``d2sm`` at its default queue size are one)."""
+    from bench.grids import get_grid
+    from losses.registry import objective_params
+
+    rows = [("l1", {})] + [(e.objective, dict(e.objective_params)) for g in grids for e in get_grid(g).entries]
+    seen, out = [], []
+    for name, kw in rows:
+        key = (name, objective_params(name, **kw))
+        if key not in seen:
+            seen.append(key)
+            out.append((name, kw))
+    return out
 
 
 def _status_kb(field: str) -> int:
@@ -94,6 +106,8 @@ def measure(name: str, kwargs: dict, backbone: str, steps: int, device: str, thr
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", action="append", help="measure the objectives of these grids (repeatable; default: "
+                    "objectives, i.e. every registered one, and queue-sizes)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--backbone", default="ffdnet_small")
     ap.add_argument("--device", default="cpu")
@@ -101,10 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2, help="rounds over all configurations, interleaved; median kept")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast + channels_last")
     args = ap.parse_args(argv)
-    labels = [name + (f" q={kw['queue_size']}" if kw else "") for name, kw in CONFIGS]
+    rows = configs(args.grid or ["objectives", "queue-sizes"])
+    labels = [name + "".join(f" {k}={v}" for k, v in kw.items()) for name, kw in rows]
     runs: dict[str, list[dict]] = {label: [] for label in labels}
     for _ in range(args.rounds):  # interleaved: load from elsewhere falls on every configuration alike
-        for label, (name, kw) in zip(labels, CONFIGS, strict=True):
+        for label, (name, kw) in zip(labels, rows, strict=True):
             r = measure(name, kw, args.backbone, args.steps, args.device, args.threads, args.precision == "bf16")
             runs[label].append(r)
             print(f"measured {label}: {r['seconds'] * 1000:.1f} ms/step", flush=True)
