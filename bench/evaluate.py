@@ -90,7 +90,7 @@ def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...
             "pixel_accuracy": acc.pixel_accuracy(),
             "per_class_iou": {c: (None if v != v else float(v)) for c, v in zip(CLASSES, iou, strict=True)},
             "areas": acc.to_dict(),
-            "per_image": {"ids": ids, "psnr": per_psnr.tolist(), "ssim": per_ssim.tolist()},
+            "per_image": {"ids": ids, "psnr": per_psnr.tolist(), "ssim": per_ssim.tolist(), **acc.per_image_dict()},
             "seconds": round(time.time() - t0, 2),
         }
     return out

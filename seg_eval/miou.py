@@ -18,6 +18,7 @@ class IoUAccumulator:
     def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.areas = np.zeros((4, num_classes), np.float64)  # intersect, union, pred, label
+        self.per_image: list[np.ndarray] = []  # (4, num_classes) per image, in update order
 
     def update(self, pred: torch.Tensor, label: torch.Tensor) -> None:
         """pred, label: (H, W) or (B, H, W) integer tensors of train ids."""
@@ -26,7 +27,9 @@ class IoUAccumulator:
         preds, labels = (pred, label) if pred.dim() == 3 else (pred[None], label[None])
         for p, lab in zip(preds, labels, strict=True):
             out = IoUMetric.intersect_and_union(p.long(), lab.long(), self.num_classes, self.ignore_index)
-            self.areas += np.stack([a.numpy() for a in out])
+            areas = np.stack([a.numpy() for a in out]).astype(np.float64)
+            self.areas += areas
+            self.per_image.append(areas)
 
     def per_class_iou(self) -> np.ndarray:
         """(num_classes,) IoU as a fraction; NaN for classes absent from both labels and predictions."""
@@ -39,6 +42,12 @@ class IoUAccumulator:
 
     def pixel_accuracy(self) -> float:
         return float(self.areas[0].sum() / max(self.areas[3].sum(), 1.0))
+
+    def per_image_dict(self) -> dict:
+        """Per image (rows, in update order) and class (columns): intersect and union pixel counts, from which
+        mIoU over any subset or resample of the images is recomputed (sum the rows, then divide)."""
+        stacked = np.stack(self.per_image) if self.per_image else np.zeros((0, 4, self.num_classes))
+        return {"intersect": stacked[:, 0].astype(np.int64).tolist(), "union": stacked[:, 1].astype(np.int64).tolist()}
 
     def to_dict(self) -> dict:
         return {"intersect": self.areas[0].tolist(), "union": self.areas[1].tolist(),

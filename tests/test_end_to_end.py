@@ -54,6 +54,10 @@ def test_grid_runs_scores_reports_and_resumes(tmp_path):
         assert 0 < m["psnr"] < 60 and 0 < m["ssim"] <= 1 and 0 <= m["miou"] <= 1
         assert len(m["per_image"]["psnr"]) == 4 and len(m["per_class_iou"]) == 19
         assert set(m["areas"]) == {"intersect", "union", "pred", "label"}
+        for area in ("intersect", "union"):  # per image and class: their sums are the grid's areas
+            per_image = m["per_image"][area]
+            assert len(per_image) == 4 and len(per_image[0]) == 19
+            assert [sum(col) for col in zip(*per_image, strict=True)] == m["areas"][area]
     assert r["weights"]["segmenter"]["sha256"] and r["env"]["versions"]["torch"]
     assert r["train"]["iterations_run"] == 6 and r["config"]["seed"] == 0 and r["peak_rss_mb"] > 0
     ref = next(x for x in results if x["kind"] == "reference")
