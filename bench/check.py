@@ -17,14 +17,13 @@ DEFAULT_TOLERANCES = {"psnr": 0.1, "ssim": 0.005, "miou": 0.01}
 
 
 def values_from_results(results: list[dict], cell_ids: set[str] | None = None) -> dict[str, float]:
-    out = {}
-    for r in results:
-        if r.get("kind") != "cell" or (cell_ids is not None and r["cell_id"] not in cell_ids):
-            continue
-        for sigma, m in r["metrics"].items():
-            for metric in DEFAULT_TOLERANCES:
-                out[f"{r['slug']}|{sigma}|{metric}"] = float(m[metric])
-    return out
+    """{"<slug>|<sigma>|<metric>": value} of the finished cells (``bench.frame``), restricted to ``cell_ids``."""
+    from bench.frame import frame
+
+    cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
+    df = frame(cells)
+    keys = df["slug"] + "|" + df["sigma"] + "|" + df["metric"]
+    return dict(zip(keys, df["value"].astype(float), strict=True))
 
 
 @dataclass

@@ -103,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", nargs="?", const=PAPER_TABLES, type=Path, default=None, metavar="CSV",
                    help="put the paper's numbers beside ours (default file: results/paper_tables.csv)")
     p.add_argument("--plots", type=Path, metavar="DIR", help="also write the figures (PNG) into DIR")
+    p.add_argument("--ci", action="store_true", help="print each value's 95 %% bootstrap interval")
+    p.add_argument("--resamples", type=_at_least(100), default=2000, help="bootstrap resamples (default 2000)")
+
+    p = sub.add_parser("export", help="write the results as tables: results.<fmt> (one row per cell, seed, sigma and "
+                       "metric) and images.<fmt> (per image: PSNR, SSIM, per-class intersect/union)")
+    _grid_args(p, default=None)
+    _seeds_arg(p)
+    _precision_arg(p)
+    p.add_argument("--suite", default=None)
+    p.add_argument("--results", type=Path, default=default_results_root())
+    p.add_argument("--format", default="csv", choices=("csv", "parquet"))
+    p.add_argument("--out", type=Path, required=True, help="folder to write into")
 
     p = sub.add_parser("prepare", help="generate the suite's data, train its embedded evaluator and feature network")
     _suite_args(p)
@@ -322,7 +334,8 @@ def _render(args, grid=None) -> str:
     if paper is not None and not paper.is_file():
         raise BenchError(f"paper tables {paper} do not exist (expected the csv of results/paper_tables.csv)")
     return render_report(load_results(args.results, args.suite), title, ids, getattr(args, "format", "markdown"),
-                         read_paper_tables(paper) if paper else None)
+                         read_paper_tables(paper) if paper else None, ci=getattr(args, "ci", False),
+                         n_boot=getattr(args, "resamples", 2000))
 
 
 def cmd_report(args) -> int:
@@ -343,6 +356,19 @@ def cmd_report(args) -> int:
         ctx = Context(build_suite(args.suite, SuiteOptions()), "cpu", _log) if args.suite == "synthcity" else None
         for path in write_plots(load_results(args.results, args.suite), args.plots, ids, ctx):
             _log(f"wrote {path}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from bench.frame import export
+    from bench.plugins import load_plugins
+
+    grid = _grid(args) if args.grid else None
+    if grid is None:
+        load_plugins(args.plugin)
+        args.suite = args.suite or "synthcity"
+    for path in export(args.results, args.out, args.format, grid=grid, suite=args.suite):
+        _log(f"wrote {path}")
     return 0
 
 
@@ -436,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,
                 "list": cmd_list, "status": cmd_status, "cityscapes-labels": cmd_cityscapes_labels,
-                "doctor": cmd_doctor, "exec": cmd_exec}[args.command](args)
+                "doctor": cmd_doctor, "exec": cmd_exec, "export": cmd_export}[args.command](args)
     except BenchError as e:  # unknown names (UnknownNameError) included
         print(f"error: {e}", file=sys.stderr)
         return 2

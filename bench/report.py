@@ -1,29 +1,34 @@
-"""Ranked tables from results files, in the layout of the paper's Tables 1 and 2.
+"""Ranked tables that say which ranks are real, in the layout of the paper's Tables 1 and 2.
 
-Rows: one per (backbone, objective), grouped by backbone in the paper's order; columns: PSNR / SSIM /
-mIoU per test sigma. Each value carries its rank within its backbone group (ties share the better
-rank) and the best of a group is bold. With several seeds a value is mean ± std over seeds, ranked
-by the mean, and "k/n" says in how many of the n seeds the row held that rank. ``paper`` adds the
-paper's number and our difference under each row. Reference rows ("noisy input", "clean input")
-follow, unranked. Renderers: markdown (default), csv, latex, html.
+Rows: one per (backbone, objective label), grouped by backbone in the registries' order; columns: PSNR / SSIM /
+mIoU per test sigma. Built on ``bench.frame`` (pandas) and ``bench.stats``: each value is the mean over seeds
+(± their std with several seeds), followed by its letters: rows of a backbone group that share a letter are
+not significantly different (paired bootstrap over val images, stratified over seeds, Holm over the group's
+pairs); the whole top group is bold. ``ci`` adds the 95 % interval; with several seeds P(row > l1) follows.
+``paper`` adds the paper's number and our difference under each row. Reference rows ("noisy input", "clean
+input") follow, unranked. Renderers: markdown (default), csv (the long table, every field), latex and html
+(pandas' writers).
 """
 from __future__ import annotations
 
 import csv
-import html
-import io
-import statistics
-from collections import defaultdict
-from dataclasses import dataclass, field
+import hashlib
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from bench.frame import frame, image_frame
 from bench.metrics import METRICS
+from bench.stats import N_BOOT, RowSample, analyse_group
+from bench.synthcity.classes import CLASSES
 
 COLUMNS = ("psnr", "ssim", "miou")
 DIGITS = {"psnr": 2, "ssim": 4, "miou": 4}
 HEAD = {"psnr": "PSNR", "ssim": "SSIM", "miou": "mIoU"}
 FORMATS = ("markdown", "csv", "latex", "html")
-Column = tuple[str, str]  # (sigma, metric)
+REFERENCE = "l1"
+KEYS = ["backbone", "label", "sigma", "metric"]
 
 
 def paper_backbone(name: str) -> str:
@@ -31,73 +36,86 @@ def paper_backbone(name: str) -> str:
     return name.removesuffix("_small")
 
 
-def row_order(row: Row) -> tuple:
+def _order_key(backbone: str, label: str) -> tuple:
     """Backbones and objectives in their registries' order (the paper's for the built-in ones), unknown last."""
     from losses.registry import OBJECTIVES
     from models.registry import BACKBONES
 
-    return (BACKBONES.order(row.backbone), OBJECTIVES.order(row.objective.split(" ")[0]), row.objective)
+    return (BACKBONES.order(backbone), OBJECTIVES.order(label.split(" ")[0]), label)
 
 
-@dataclass
-class Row:
-    backbone: str
-    objective: str
-    values: dict[Column, float | None]  # mean over seeds
-    per_seed: dict[Column, list[float]] = field(default_factory=dict)
-    paper: dict[Column, float] = field(default_factory=dict)
-
-    @property
-    def seeds(self) -> int:
-        return max((len(v) for v in self.per_seed.values()), default=1)
-
-
-def rank(values: list[float | None], higher_is_better: bool) -> list[int | None]:
-    """Competition ranks (1, 2, 2, 4); None stays unranked."""
-    present = [v for v in values if v is not None]
-    out: list[int | None] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        better = sum(1 for w in present if (w > v if higher_is_better else w < v))
-        out.append(better + 1)
+def _row_samples(images: pd.DataFrame, metric: str) -> dict[str, RowSample]:
+    """The per-seed, per-image data of each label of one (backbone, sigma) for ``metric``; labels whose results
+    lack per-image areas are left out of mIoU."""
+    out = {}
+    inter = [f"intersect.{c}" for c in CLASSES]
+    union = [f"union.{c}" for c in CLASSES]
+    for label, rows in images.groupby("label", sort=False):
+        rows = rows.sort_values(["seed", "image"])
+        seeds = rows["seed"].nunique()
+        if metric == "miou":
+            if inter[0] not in rows or rows[inter[0]].isna().any():
+                continue
+            i = rows[inter].to_numpy(np.float64).reshape(seeds, -1, len(CLASSES))
+            u = rows[union].to_numpy(np.float64).reshape(seeds, -1, len(CLASSES))
+            out[label] = RowSample(areas=np.stack([i, u], axis=2))
+        else:
+            out[label] = RowSample(values=rows[metric].to_numpy(np.float64).reshape(seeds, -1))
     return out
 
 
-def rows_from_results(results: list[dict], cell_ids: set[str] | None = None) -> tuple[list[Row], list[Row], list[str]]:
-    """(cell rows, reference rows, sigmas) from loaded results; ``cell_ids`` restricts to a grid.
+def _stable_seed(*parts: str) -> int:
+    return int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:8], 16)
 
-    Cells that differ only by seed merge into one row (mean over seeds, per-seed values kept).
-    """
-    per_seed: dict[tuple[str, str], dict[Column, list[float]]] = defaultdict(lambda: defaultdict(list))
-    refs, sigmas = [], []
-    for r in results:
-        if r.get("kind") == "cell":
-            if cell_ids is not None and r["cell_id"] not in cell_ids:
-                continue
-            key = (r["config"]["backbone"], r["label"])
-            for s in r["metrics"]:
-                for m in COLUMNS:
-                    per_seed[key][(s, m)].append(r["metrics"][s][m])
-                sigmas += [s] if s not in sigmas else []
-    cells = [Row(b, o, {c: statistics.fmean(v) for c, v in vals.items()}, dict(vals))
-             for (b, o), vals in per_seed.items()]
+
+def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: int = N_BOOT,
+                reference: str = REFERENCE) -> pd.DataFrame:
+    """The long table: one row per (backbone, label, sigma, metric) with value (mean over seeds), std, seeds,
+    ci_low/ci_high, diff/diff_low/diff_high (to ``reference``), letters, top, p_improve; then the reference rows
+    (kind "reference"). Bootstrap draws are seeded by the group: the same results give the same table."""
+    cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
+    df = frame(cells)
+    if df.empty:
+        out = pd.DataFrame(columns=[*KEYS, "value", "std", "seeds", "kind"])
+    else:
+        out = (df.groupby(KEYS, sort=False)["value"].agg(value="mean", std="std", seeds="count").reset_index())
+        out["kind"] = "cell"
+        images = image_frame(cells)
+        stats = []
+        for (backbone, sigma), group in images.groupby(["backbone", "sigma"], sort=False):
+            for metric in COLUMNS:
+                rows = _row_samples(group, metric)
+                if not rows:
+                    continue
+                res = analyse_group(rows, METRICS[metric].higher_is_better, reference, n_boot,
+                                    seed=_stable_seed(backbone, sigma, metric))
+                stats += [{"backbone": backbone, "label": k, "sigma": sigma, "metric": metric, **v}
+                          for k, v in res.items()]
+        if stats:
+            out = out.merge(pd.DataFrame(stats).drop(columns="value"), on=KEYS, how="left")
+    refs = []
     for r in results:
         if r.get("kind") == "reference":
             for name, by_sigma in r["metrics"].items():
-                vals = {(s, m): by_sigma[s][m] for s in by_sigma if s in sigmas or not sigmas for m in COLUMNS}
-                refs.append(Row("", name, vals))
-    sigmas.sort(key=float)
-    cells.sort(key=row_order)
-    return cells, _dedupe(refs), sigmas
+                refs += [{"backbone": "", "label": name, "sigma": str(s), "metric": m, "value": float(v[m]),
+                          "seeds": 1, "kind": "reference"} for s, v in by_sigma.items() for m in COLUMNS]
+    if refs:
+        sigmas = set(out["sigma"]) if len(out) else None
+        ref = pd.DataFrame(refs).drop_duplicates(KEYS, keep="last")
+        out = pd.concat([out, ref[ref["sigma"].isin(sigmas)] if sigmas else ref], ignore_index=True)
+    return _sorted(out)
 
 
-def _dedupe(rows: list[Row]) -> list[Row]:
-    merged: dict[str, Row] = {}
-    for row in rows:
-        merged.setdefault(row.objective, Row("", row.objective, {})).values.update(row.values)
-    return [merged[k] for k in ("noisy input", "clean input") if k in merged]
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df
+    rank = {"noisy input": 0, "clean input": 1}
+    key = df.apply(lambda r: (1, (0, 0, ""), rank.get(r["label"], 2)) if r["kind"] == "reference"
+                   else (0, _order_key(r["backbone"], r["label"]), 0), axis=1)
+    sigma = df["sigma"].astype(float)
+    metric = df["metric"].map(COLUMNS.index)
+    return (df.assign(_k=key, _s=sigma, _m=metric).sort_values(["_k", "_s", "_m"], kind="stable")
+            .drop(columns=["_k", "_s", "_m"]).reset_index(drop=True))
 
 
 def read_paper_tables(path: Path) -> dict[tuple[str, str, str, str], float]:
@@ -110,200 +128,154 @@ def read_paper_tables(path: Path) -> dict[tuple[str, str, str, str], float]:
     return out
 
 
-def attach_paper(rows: list[Row], paper: dict[tuple[str, str, str, str], float]) -> None:
-    for row in rows:
-        for s, m in list(row.values):
-            v = paper.get((paper_backbone(row.backbone), row.objective, s, m))
-            if v is not None:
-                row.paper[(s, m)] = v
-
-
-# ------------------------------------------------------------------ the ranked table, renderer-neutral
-
-
-@dataclass
-class Cell:
-    text: str  # the value as text ("30.12", "30.12 ± 0.05", "∞", "–")
-    rank: int | None = None
-    held: str = ""  # "k/n": seeds in which the row held this rank
-    bold: bool = False
-    value: float | None = None
-    std: float | None = None
-
-
-@dataclass
-class TableRow:
-    label: tuple[str, str]  # (backbone, objective) as shown
-    cells: list[Cell]
-    kind: str = "cell"  # cell | paper | reference
-    key: tuple[str, str] = ("", "")  # (backbone, objective) in full, for machine-readable output
+# --------------------------------------------------------------------------- the wide, human-readable table
 
 
 def _fmt(v: float | None, metric: str) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
     if v == float("inf"):
         return "∞"
     return f"{v:.{DIGITS[metric]}f}"
 
 
-def build_table(cells: list[Row], refs: list[Row], sigmas: list[str]) -> tuple[list[Column], list[TableRow]]:
+def _cell_text(r: pd.Series, ci: bool) -> tuple[str, str, bool]:
+    """(value text, annotation: letters and P(> l1), bold) of one long-table row."""
+    d = DIGITS[r["metric"]]
+    text = _fmt(r["value"], r["metric"])
+    if r.get("seeds", 1) > 1 and pd.notna(r.get("std")):
+        text += f" ± {r['std']:.{d}f}"
+    if ci and pd.notna(r.get("ci_low")):
+        text += f" [{r['ci_low']:.{d}f}, {r['ci_high']:.{d}f}]"
+    notes = []
+    if isinstance(r.get("letters"), str) and r["letters"]:
+        notes.append(r["letters"])
+    if pd.notna(r.get("p_improve")) and r["label"] != REFERENCE:
+        notes.append(f"P {r['p_improve']:.2f}")
+    return text, ", ".join(notes), bool(r.get("top")) if pd.notna(r.get("top")) else False
+
+
+def wide_table(long: pd.DataFrame, ci: bool = False, paper: dict | None = None) -> pd.DataFrame:
+    """Rows (kind, backbone, label) x columns "σ=25 PSNR ↑" ...: the table as text, cells "value (letters)" with
+    the top group in ``**bold**``; paper rows under ours where ``paper`` has the value."""
+    sigmas = sorted(long["sigma"].unique(), key=float)
     cols = [(s, m) for s in sigmas for m in COLUMNS]
-    groups: dict[str, list[Row]] = defaultdict(list)
-    for row in cells:
-        groups[row.backbone].append(row)
-    out: list[TableRow] = []
-    for backbone, rows in groups.items():
-        ranks = {c: rank([r.values.get(c) for r in rows], METRICS[c[1]].higher_is_better) for c in cols}
-        held = {c: _rank_held(rows, c, ranks[c]) for c in cols}
-        for i, row in enumerate(rows):
-            line = []
-            for c in cols:
-                v, k = row.values.get(c), ranks[c][i] if len(rows) > 1 else None
-                seeds = row.per_seed.get(c, [])
-                std = statistics.stdev(seeds) if len(seeds) > 1 else None
-                text = _fmt(v, c[1]) + (f" ± {std:.{DIGITS[c[1]]}f}" if std is not None else "")
-                line.append(Cell(text, k, held[c][i] if k is not None else "", k == 1, v, std))
-            key = (backbone, row.objective)
-            out.append(TableRow((backbone if i == 0 else "", row.objective), line, "cell", key))
-            if row.paper:
-                out.append(TableRow(("", "↳ paper (Δ ours − paper)"), [_paper_cell(row, c) for c in cols], "paper",
-                                    (paper_backbone(backbone), row.objective)))
-    for row in refs:
-        out.append(TableRow(("*reference*", row.objective),
-                            [Cell(_fmt(row.values.get(c), c[1]), value=row.values.get(c)) for c in cols], "reference",
-                            ("reference", row.objective)))
-    return cols, out
+    headers = [f"σ={s} {HEAD[m]} {'↑' if METRICS[m].higher_is_better else '↓'}" for s, m in cols]
+    rows, index = [], []
+    seen_backbone = None
+    for (kind, backbone, label), g in long.groupby(["kind", "backbone", "label"], sort=False):
+        by = {(r["sigma"], r["metric"]): r for _, r in g.iterrows()}
+        line = []
+        for c in cols:
+            r = by.get(c)
+            if r is None:
+                line.append("–")
+                continue
+            text, note, bold = _cell_text(r, ci)
+            single = kind == "cell" and long[(long["backbone"] == backbone) & (long["kind"] == "cell")]["label"].nunique() < 2
+            line.append((f"**{text}**" if bold and not single else text) + (f" ({note})" if note and not single else ""))
+        shown = "*reference*" if kind == "reference" else (backbone if backbone != seen_backbone else "")
+        seen_backbone = backbone if kind == "cell" else seen_backbone
+        rows.append(line)
+        index.append((kind, shown, f"*{label}*" if kind == "reference" else label))
+        if paper and kind == "cell":
+            pline = []
+            for s, m in cols:
+                p = paper.get((paper_backbone(backbone), label, s, m))
+                ours = by.get((s, m))
+                if p is None:
+                    pline.append("–")
+                    continue
+                diff = (f" ({ours['value'] - p:+.{DIGITS[m]}f})" if ours is not None and np.isfinite(ours["value"])
+                        else "")
+                pline.append(f"*{_fmt(p, m)}{diff}*")
+            if any(x != "–" for x in pline):
+                rows.append(pline)
+                index.append(("paper", "", "*↳ paper (Δ ours − paper)*"))
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["kind", "Backbone", "Objective"]),
+                        columns=headers)
 
 
-def _rank_held(rows: list[Row], col: Column, ranks: list[int | None]) -> list[str]:
-    """Per row, "k/n": in how many seeds its per-seed rank equals its rank on the mean ("" for one seed)."""
-    n = min((len(r.per_seed.get(col, [])) for r in rows), default=0)
-    if n < 2:
-        return [""] * len(rows)
-    per_seed_ranks = [rank([r.per_seed[col][s] for r in rows], METRICS[col[1]].higher_is_better) for s in range(n)]
-    return [f"{sum(1 for pr in per_seed_ranks if pr[i] == ranks[i])}/{n}" for i in range(len(rows))]
-
-
-def _paper_cell(row: Row, c: Column) -> Cell:
-    p, ours = row.paper.get(c), row.values.get(c)
-    if p is None:
-        return Cell("–")
-    diff = f" ({ours - p:+.{DIGITS[c[1]]}f})" if ours is not None and ours != float("inf") else ""
-    return Cell(_fmt(p, c[1]) + diff, value=p)
-
-
-def _header(cols: list[Column]) -> list[str]:
-    return ["Backbone", "Objective"] + [f"σ={s} {HEAD[m]} {'↑' if METRICS[m].higher_is_better else '↓'}"
-                                        for s, m in cols]
-
-
-def _rank_suffix(cell: Cell) -> str:
-    if cell.rank is None:
-        return ""
-    return f" ({cell.rank}{', ' + cell.held if cell.held else ''})"
-
-
-def to_markdown(cols: list[Column], rows: list[TableRow]) -> str:
-    lines = ["| " + " | ".join(_header(cols)) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * len(cols)) + "|"]
-    for r in rows:
-        label = list(r.label)
-        if r.kind == "reference":
-            label = [label[0], f"*{label[1]}*"]
-        elif r.kind == "paper":
-            label = ["", f"*{label[1]}*"]
-        texts = [(f"**{c.text}**" if c.bold else c.text) + _rank_suffix(c) for c in r.cells]
-        if r.kind == "paper":
-            texts = [f"*{t}*" if t != "–" else t for t in texts]
-        lines.append("| " + " | ".join(label + texts) + " |")
+def to_markdown(wide: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(["Backbone", "Objective", *wide.columns]) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * len(wide.columns)) + "|"]
+    for (_, backbone, label), row in wide.iterrows():
+        lines.append("| " + " | ".join([backbone, label, *row.tolist()]) + " |")
     return "\n".join(lines)
 
 
-def to_csv(cols: list[Column], rows: list[TableRow]) -> str:
-    """One line per (row, column): machine-readable, full precision, ranks and std as fields."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["kind", "backbone", "objective", "sigma", "metric", "value", "std", "rank", "rank_held"])
-    for r in rows:
-        for (s, m), c in zip(cols, r.cells, strict=True):
-            w.writerow([r.kind, *r.key, s, m, "" if c.value is None else repr(c.value),
-                        "" if c.std is None else repr(c.std), c.rank or "", c.held])
-    return buf.getvalue()
+def _plain(wide: pd.DataFrame) -> pd.DataFrame:
+    """The wide table for latex/html: markup-free text, bold kept aside as a mask."""
+    text = wide.map(lambda s: s.replace("**", "").replace("*", ""))
+    text.index = pd.MultiIndex.from_tuples([(k, b, lab.strip("*")) for k, b, lab in wide.index], names=wide.index.names)
+    return text
 
 
-def _latex_escape(s: str) -> str:
-    return s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
+def to_latex(wide: pd.DataFrame) -> str:
+    """pandas' Styler: LaTeX escaping of # $ % & _ { } ~ ^ \\, booktabs, the top group in bold."""
+    text = _plain(wide).droplevel("kind")
+    bold = wide.map(lambda s: s.startswith("**")).to_numpy()
+    style = text.style.format(escape="latex").apply(
+        lambda _: np.where(bold, "font-weight: bold;", ""), axis=None)
+    body = style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1).to_latex(
+        hrules=True, convert_css=True, column_format="ll" + "r" * len(text.columns))
+    for text, tex in (("∞", r"$\infty$"), ("±", r"$\pm$"), ("–", "--"), ("σ", r"$\sigma$"), ("↑", r"$\uparrow$"),
+                      ("↓", r"$\downarrow$")):
+        body = body.replace(text, tex)
+    return body
 
 
-def to_latex(cols: list[Column], rows: list[TableRow]) -> str:
-    """A booktabs table: sigma column groups, best per group in bold, ranks as superscripts."""
-    sigmas = list(dict.fromkeys(s for s, _ in cols))
-    lines = [r"\begin{tabular}{ll" + "r" * len(cols) + "}", r"\toprule",
-             " & ".join(["", ""] + [rf"\multicolumn{{{len(COLUMNS)}}}{{c}}{{$\sigma={s}$}}" for s in sigmas]) + r" \\",
-             " ".join(rf"\cmidrule(lr){{{3 + i * len(COLUMNS)}-{2 + (i + 1) * len(COLUMNS)}}}"
-                      for i in range(len(sigmas))),
-             " & ".join(["Backbone", "Objective"] + [HEAD[m] for _, m in cols]) + r" \\", r"\midrule"]
-    for r in rows:
-        if r.kind == "reference" and not lines[-1].startswith(r"\midrule"):
-            lines.append(r"\midrule")
-        texts = []
-        for c in r.cells:
-            t = _latex_escape(c.text).replace("∞", r"$\infty$").replace("±", r"$\pm$").replace("–", "--")
-            t = rf"\textbf{{{t}}}" if c.bold else t
-            texts.append(t + (rf"$^{{{c.rank}}}$" if c.rank is not None else ""))
-        label = [_latex_escape(x.strip("*")) for x in r.label]
-        if r.kind == "paper":
-            label = ["", r"\textit{paper}"]
-            texts = [rf"\textit{{{t}}}" for t in texts]
-        lines.append(" & ".join(label + texts) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines)
-
-
-def to_html(cols: list[Column], rows: list[TableRow]) -> str:
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in _header(cols)) + "</tr></thead>",
-           "<tbody>"]
-    for r in rows:
-        cells = [f"<td>{html.escape(x.strip('*'))}</td>" for x in r.label]
-        for c in r.cells:
-            t = html.escape(c.text + _rank_suffix(c))
-            cells.append(f"<td class=\"num\">{'<b>' + t + '</b>' if c.bold else t}</td>")
-        out.append(f"<tr class=\"{r.kind}\">" + "".join(cells) + "</tr>")
-    out += ["</tbody>", "</table>"]
-    return "\n".join(out)
-
-
-RENDERERS = {"markdown": to_markdown, "csv": to_csv, "latex": to_latex, "html": to_html}
+def to_html(wide: pd.DataFrame) -> str:
+    text = _plain(wide)
+    bold = wide.map(lambda s: s.startswith("**")).to_numpy()
+    kinds = [k for k, _, _ in wide.index]
+    style = text.droplevel("kind").style.apply(lambda _: np.where(bold, "font-weight: bold", ""), axis=None)
+    page = style.to_html()
+    return page.replace("<table ", f"<table data-kinds=\"{' '.join(kinds)}\" ", 1)
 
 
 def render_report(results: list[dict], title: str, cell_ids: set[str] | None = None, fmt: str = "markdown",
-                  paper: dict | None = None) -> str:
-    """The ranked table of ``results`` (restricted to ``cell_ids``) in ``fmt``; ``paper`` from read_paper_tables."""
-    cells, refs, sigmas = rows_from_results(results, cell_ids)
-    if paper:
-        attach_paper(cells, paper)
-    cols, rows = build_table(cells, refs, sigmas)
+                  paper: dict | None = None, ci: bool = False, n_boot: int = N_BOOT) -> str:
+    """The table of ``results`` (restricted to ``cell_ids``) in ``fmt``; ``paper`` from read_paper_tables."""
+    long = table_frame(results, cell_ids, n_boot)
     if fmt == "csv":
-        return to_csv(cols, rows)
-    if not cells and not refs:
+        return long.to_csv(index=False)
+    if long.empty:
         return f"## {title}\n\nNo finished cells yet: run `python -m bench run` first.\n"
+    wide = wide_table(long, ci, paper)
+    cells = long[long["kind"] == "cell"]
+    seeds = int(cells["seeds"].max()) if len(cells) else 1
+    images = {len(m["per_image"]["ids"]) for r in results if r.get("kind") == "cell"
+              for m in r["metrics"].values() if "per_image" in m}
     notes = ["PSNR (dB) and SSIM on RGB in [0, 1] after uint8 quantisation; mIoU over the 19 Cityscapes "
-             "classes as a fraction. (n) is the rank within the backbone group, best in bold."]
-    if any(r.seeds > 1 for r in cells):
-        notes.append("Values are mean ± std over seeds, ranked by the mean; k/n: the row held that rank in k of n seeds.")
+             "classes as a fraction."]
+    if len(cells):
+        notes.append(f"Letters: within a backbone group, rows that share a letter are not significantly different "
+                     f"(paired bootstrap over the {'/'.join(map(str, sorted(images))) + ' ' if images else ''}val images"
+                     + (", seeds resampled within each row" if seeds > 1 else "")
+                     + f", {n_boot} resamples, 95 %, Holm-adjusted over the group's pairs); bold: the top group."
+                     + (" [a, b]: 95 % interval." if ci else ""))
+    if seeds > 1:
+        notes.append(f"Values are mean ± std over seeds (up to {seeds}); P: probability that the row beats "
+                     f"`{REFERENCE}` (over pairs of seeds, rliable's probability of improvement).")
+    groups = cells.groupby(["backbone", "sigma", "metric"])["label"].transform("nunique") if len(cells) else None
+    if len(cells) and ("letters" not in cells or cells.loc[groups > 1, "letters"].isna().any()):
+        notes.append("Values without letters come from results written before per-image values (PSNR, SSIM) or "
+                     "per-image areas (mIoU) were kept: they cannot be resampled.")
     if paper:
         notes.append("Paper rows: the published value (our difference). Reduced embedded variants (`*_small`) are "
                      "compared with the paper's full backbones; on synthcity only the ordering is comparable.")
-    weights = {r["weights"]["segmenter"]["sha256"][:12] for r in results if "weights" in r}
+    weights = {r["weights"]["segmenter"]["sha256"][:12] for r in results if r.get("weights", {}).get("segmenter")}
     if len(weights) == 1:
         notes.append(f"Segmenter weights sha256: {weights.pop()}.")
     elif weights:
         notes.append(f"**Warning**: these results come from {len(weights)} different segmenter weights "
                      f"({', '.join(sorted(weights))}); their mIoU values are not comparable. Use one results folder "
                      "per evaluator (--results).")
-    body = RENDERERS[fmt](cols, rows)
     if fmt == "latex":
-        return "% " + title + "\n" + body + "\n" + "".join(f"% {n}\n" for n in notes)
+        return "% " + title + "\n" + to_latex(wide) + "".join(f"% {n}\n" for n in notes)
     if fmt == "html":
-        return f"<h2>{html.escape(title)}</h2>\n{body}\n" + "".join(f"<p>{html.escape(n)}</p>\n" for n in notes)
-    return f"## {title}\n\n" + body + "\n\n" + "\n".join(notes) + "\n"
+        import html
+
+        return f"<h2>{html.escape(title)}</h2>\n{to_html(wide)}\n" + "".join(f"<p>{html.escape(n)}</p>\n" for n in notes)
+    return f"## {title}\n\n" + to_markdown(wide) + "\n\n" + "\n".join(notes) + "\n"

@@ -17,7 +17,8 @@ def test_regression_improvement_within_tolerance_and_missing():
 
 
 def _result(psnr):
-    return {"kind": "cell", "cell_id": "x", "slug": "ffdnet_small__l1__s0",
+    return {"kind": "cell", "cell_id": "x", "slug": "ffdnet_small__l1__s0", "label": "l1", "seed": 0,
+            "config": {"backbone": "ffdnet_small", "objective": "l1"},
             "metrics": {"25": {"psnr": psnr, "ssim": 0.9, "miou": 0.5}}}
 
 

@@ -1,15 +1,35 @@
-from bench.report import rank, render_report
+import numpy as np
+
+from bench.report import render_report, table_frame
+
+N_IMAGES = 8
 
 
-def test_rank_handles_ties_missing_and_direction():
-    assert rank([3.0, 5.0, 5.0, None, 1.0], higher_is_better=True) == [3, 1, 1, None, 4]
-    assert rank([3.0, 5.0, 5.0, None, 1.0], higher_is_better=False) == [2, 3, 3, None, 1]
+def _per_image(mean: float, spread: float, seed: int) -> list[float]:
+    """``N_IMAGES`` values around ``mean`` (their mean is exactly ``mean``)."""
+    v = np.random.default_rng(seed).normal(0.0, spread, N_IMAGES)
+    return (v - v.mean() + mean).tolist()
 
 
-def _cell(backbone, objective, values):
-    metrics = {s: {"psnr": p, "ssim": ss, "miou": m} for s, (p, ss, m) in values.items()}
-    return {"kind": "cell", "cell_id": f"{backbone}-{objective}", "label": objective,
-            "config": {"backbone": backbone, "objective": objective},
+def _areas(miou: float, seed: int) -> dict:
+    """Per-image intersect/union counts of 19 classes whose pooled mIoU is ``miou``."""
+    rng = np.random.default_rng(seed)
+    union = rng.integers(50, 100, (N_IMAGES, 19))
+    inter = np.floor(union * miou).astype(int)
+    return {"intersect": inter.tolist(), "union": union.tolist()}
+
+
+def _cell(backbone, objective, values, seed=0, images=True):
+    metrics = {}
+    for s, (p, ss, m) in values.items():
+        metrics[s] = {"psnr": p, "ssim": ss, "miou": m}
+        if images:
+            metrics[s]["per_image"] = {"ids": [f"img{i}" for i in range(N_IMAGES)], "psnr": _per_image(p, 0.05, 1),
+                                       "ssim": _per_image(ss, 0.001, 2), **_areas(m, 3)}
+            metrics[s]["miou"] = float(np.mean(np.array(metrics[s]["per_image"]["intersect"]).sum(0)
+                                               / np.array(metrics[s]["per_image"]["union"]).sum(0)))
+    return {"kind": "cell", "cell_id": f"{backbone}-{objective}-{seed}", "label": objective, "seed": seed,
+            "slug": f"{backbone}__{objective}__s{seed}", "config": {"backbone": backbone, "objective": objective},
             "metrics": metrics, "weights": {"segmenter": {"sha256": "abcdef0123456789"}}}
 
 
@@ -27,17 +47,27 @@ RESULTS = [
 GOLDEN = """\
 | Backbone | Objective | σ=25 PSNR ↑ | σ=25 SSIM ↑ | σ=25 mIoU ↑ | σ=50 PSNR ↑ | σ=50 SSIM ↑ | σ=50 mIoU ↑ |
 |---|---|---:|---:|---:|---:|---:|---:|
-| ffdnet | l1 | 30.00 (2) | 0.9000 (2) | **0.5000** (1) | **26.00** (1) | 0.8000 (2) | **0.4000** (1) |
-|  | ssim | **30.50** (1) | **0.9200** (1) | **0.5000** (1) | 25.50 (2) | **0.8500** (1) | 0.3500 (2) |
-| cbdnet | l1 | 31.00 | 0.9300 | 0.6000 | – | – | – |
+| ffdnet | l1 | 30.00 (b) | 0.9000 (b) | **0.4968** (a) | **26.00** (a) | 0.8000 (b) | **0.3943** (a) |
+|  | ssim | **30.50** (a) | **0.9200** (a) | **0.4968** (a) | 25.50 (b) | **0.8500** (a) | 0.3439 (b) |
+| cbdnet | l1 | 31.00 | 0.9300 | 0.5944 | – | – | – |
 | *reference* | *noisy input* | 20.17 | 0.4100 | 0.3000 | 14.20 | 0.2000 | 0.1000 |
 | *reference* | *clean input* | ∞ | 1.0000 | 0.9000 | ∞ | 1.0000 | 0.9000 |"""
 
 
 def test_golden_markdown():
     text = render_report(RESULTS, "t")
-    assert GOLDEN in text
-    assert "abcdef012345" in text
+    assert GOLDEN in text, text
+    assert "abcdef012345" in text and "share a letter are not significantly different" in text
+    assert render_report(RESULTS, "t") == text  # seeded: the same results give the same table
+
+
+def test_letters_follow_the_paired_bootstrap_and_ci_on_demand():
+    long = table_frame(RESULTS)
+    row = long[(long.label == "ssim") & (long.sigma == "25") & (long.metric == "psnr")].iloc[0]
+    assert row.ci_low <= 30.5 <= row.ci_high and abs(row["diff"] - 0.5) < 1e-9 and row["diff_low"] > 0  # real, vs l1
+    with_ci = render_report(RESULTS, "t", ci=True)
+    assert f"**30.50** [{row.ci_low:.2f}, {row.ci_high:.2f}] (a)".replace("** [", " [").replace("] (a)", "]** (a)") \
+        in with_ci and "[30." not in render_report(RESULTS, "t")
 
 
 def test_grid_filter_and_empty():
@@ -54,18 +84,16 @@ def test_mixed_segmenter_weights_are_flagged():
 
 
 def _seeded(objective, seed, psnr):
-    c = _cell("ffdnet_small", objective, {"25": (psnr, 0.9, 0.5)})
-    c["cell_id"] += f"-s{seed}"
-    return c
+    return _cell("ffdnet_small", objective, {"25": (psnr, 0.9, 0.5)}, seed=seed)
 
 
-def test_several_seeds_give_mean_std_and_how_often_the_rank_holds():
+def test_several_seeds_give_mean_std_letters_that_see_the_seed_spread_and_p_improvement():
     results = [_seeded("l1", 0, 30.0), _seeded("l1", 1, 31.0), _seeded("l1", 2, 29.0),
                _seeded("d2sm", 0, 30.5), _seeded("d2sm", 1, 30.5), _seeded("d2sm", 2, 30.5)]
     text = render_report(results, "t")
-    # l1 mean 30.0 +- 1.0 ranks 2nd; it is 2nd in seeds 0 and 2, 1st in seed 1
-    assert "| ffdnet_small | l1 | 30.00 ± 1.00 (2, 2/3) |" in text
-    assert "| **30.50 ± 0.00** (1, 2/3) |" in text and "mean ± std over seeds" in text
+    # l1's seeds spread by 1 dB: d2sm's +0.5 is not a real difference, whatever the images say
+    assert "| ffdnet_small | l1 | **30.00 ± 1.00** (a) |" in text
+    assert "| **30.50 ± 0.00** (a, P 0.67) |" in text and "mean ± std over seeds" in text
 
 
 def test_paper_numbers_sit_beside_ours_with_the_difference(tmp_path):
@@ -73,7 +101,7 @@ def test_paper_numbers_sit_beside_ours_with_the_difference(tmp_path):
 
     paper_csv = tmp_path / "paper.csv"
     paper_csv.write_text("table,backbone,objective,sigma,psnr,ssim,miou\n1,ffdnet,l1,25,35.033,0.925,0.605\n")
-    text = render_report([_cell("ffdnet_small", "l1", {"25": (30.0, 0.9, 0.5)})], "t",
+    text = render_report([_cell("ffdnet_small", "l1", {"25": (30.0, 0.9, 0.5)}, images=False)], "t",
                          paper=read_paper_tables(paper_csv))
     assert "|  | *↳ paper (Δ ours − paper)* | *35.03 (-5.03)* | *0.9250 (-0.0250)* | *0.6050 (-0.1050)* |" in text
 
@@ -89,18 +117,31 @@ def test_the_committed_paper_tables_parse():
 
 
 def test_csv_latex_html_carry_the_same_numbers():
-    import csv
     import io
 
-    rows = list(csv.DictReader(io.StringIO(render_report(RESULTS, "t", fmt="csv"))))
-    l1_25 = next(r for r in rows if r["backbone"] == "ffdnet" and r["objective"] == "l1" and r["sigma"] == "25"
-                 and r["metric"] == "miou")
-    assert float(l1_25["value"]) == 0.5 and l1_25["rank"] == "1" and l1_25["kind"] == "cell"
-    assert any(r["kind"] == "reference" and r["objective"] == "clean input" for r in rows)
+    import pandas as pd
+
+    rows = pd.read_csv(io.StringIO(render_report(RESULTS, "t", fmt="csv")), dtype={"sigma": str})
+    l1_25 = rows[(rows.backbone == "ffdnet") & (rows.label == "l1") & (rows.sigma == "25") & (rows.metric == "psnr")]
+    assert l1_25.value.item() == 30.0 and l1_25.letters.item() == "b" and l1_25.kind.item() == "cell"
+    assert ((rows.kind == "reference") & (rows.label == "clean input")).any()
     latex = render_report(RESULTS, "t", fmt="latex")
-    assert r"\textbf{30.50}$^{1}$" in latex and r"$\infty$" in latex and r"\multicolumn{3}{c}{$\sigma=25$}" in latex
+    assert r"\bfseries 30.50 (a)" in latex and r"$\infty$" in latex and r"\toprule" in latex
     page = render_report(RESULTS, "t", fmt="html")
-    assert "<b>30.50 (1)</b>" in page and "<tr class=\"reference\">" in page
+    assert "30.50 (a)" in page and "font-weight: bold" in page and "noisy input" in page
+
+
+def test_latex_escapes_special_characters():
+    odd = _cell("ffdnet", "d2sm (queue_size=128 & 50% #1 $x ~ ^{y} \\z)", {"25": (30.0, 0.9, 0.5)})
+    latex = render_report([odd], "t", fmt="latex")
+    assert r"queue\_size=128 \& 50\% \#1 \$x \textasciitilde \space \textasciicircum \{y\} \textbackslash z" in latex
+
+
+def test_old_results_without_per_image_areas_are_reported_not_resampled():
+    old = [_cell("ffdnet", "l1", {"25": (30.0, 0.9, 0.5)}, images=False),
+           _cell("ffdnet", "ssim", {"25": (30.5, 0.92, 0.5)}, images=False)]
+    text = render_report(old, "t")
+    assert "| ffdnet | l1 | 30.00 | 0.9000 | 0.5000 |" in text and "cannot be resampled" in text
 
 
 def test_pareto_front():

@@ -1,0 +1,113 @@
+"""Results as pandas DataFrames: the notebook user's entry point, and what reports, checks and plots are built on.
+
+    from bench.frame import frame, image_frame
+    df = frame("results/runs", grid="paper-table1", seeds=[0, 1, 2])    # one row per (cell, seed, sigma, metric)
+    images = image_frame("results/runs")                                # one row per (cell, seed, sigma, image)
+
+``frame`` columns: cell_id, slug, backbone, objective, label (the table row's name, as recorded), params (the
+effective objective parameters, JSON), seed, precision, sigma (str, "25"), metric (psnr | ssim | miou), value.
+``image_frame`` columns: cell_id, backbone, label, seed, sigma, image (its id), psnr, ssim, and the pixel counts
+``intersect.<class>``, ``union.<class>`` for the 19 classes (absent for results written before they were kept:
+their mIoU cannot be resampled, ``resamplable`` says so per row of ``frame``).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.synthcity.classes import CLASSES
+
+METRICS = ("psnr", "ssim", "miou")
+FRAME_COLUMNS = ["cell_id", "slug", "backbone", "objective", "label", "params", "seed", "precision", "sigma",
+                 "metric", "value", "resamplable"]
+
+
+def _results(results_dir: Path | str | list[dict], suite: str, grid=None, seeds: Iterable[int] | None = None,
+             precision: str | None = None) -> list[dict]:
+    """Cell results (loaded, or as given), restricted to a grid's cells (a Grid or anything ``get_grid`` takes)."""
+    from bench.results import load_results
+
+    results = results_dir if isinstance(results_dir, list) else load_results(Path(results_dir), suite)
+    cells = [r for r in results if r.get("kind") == "cell"]
+    if grid is None:
+        return cells
+    from bench.grids import Grid, get_grid
+
+    g = grid if isinstance(grid, Grid) else get_grid(grid).with_seeds(seeds).with_precision(precision)
+    ids = {c.cell_hash() for c in g.cells(suite)}
+    return [r for r in cells if r["cell_id"] in ids]
+
+
+def frame(results_dir: Path | str | list[dict], grid=None, seeds: Iterable[int] | None = None, suite: str = "synthcity",
+          precision: str | None = None) -> pd.DataFrame:
+    """One row per (cell, seed, sigma, metric); see the module docstring."""
+    rows = []
+    for r in _results(results_dir, suite, grid, seeds, precision):
+        cfg = r["config"]
+        for sigma, m in r["metrics"].items():
+            has_areas = "intersect" in m.get("per_image", {})
+            for metric in METRICS:
+                rows.append((r["cell_id"], r["slug"], cfg["backbone"], cfg["objective"], r["label"],
+                             json.dumps(r.get("objective_params", {}), sort_keys=True), int(r["seed"]),
+                             r.get("precision", "fp32"), str(sigma), metric, float(m[metric]),
+                             metric != "miou" or has_areas))
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+
+def image_frame(results_dir: Path | str | list[dict], grid=None, seeds: Iterable[int] | None = None,
+                suite: str = "synthcity", precision: str | None = None) -> pd.DataFrame:
+    """One row per (cell, seed, sigma, val image); see the module docstring."""
+    parts = []
+    for r in _results(results_dir, suite, grid, seeds, precision):
+        for sigma, m in r["metrics"].items():
+            per = m.get("per_image", {})
+            if not per.get("ids"):
+                continue
+            part = pd.DataFrame({"image": per["ids"], "psnr": per["psnr"], "ssim": per["ssim"]})
+            for area in ("intersect", "union"):
+                if area in per:
+                    values = np.asarray(per[area], dtype=np.int64)
+                    part = pd.concat([part, pd.DataFrame(values, columns=[f"{area}.{c}" for c in CLASSES])], axis=1)
+            part.insert(0, "sigma", str(sigma))
+            part.insert(0, "seed", int(r["seed"]))
+            part.insert(0, "label", r["label"])
+            part.insert(0, "backbone", r["config"]["backbone"])
+            part.insert(0, "cell_id", r["cell_id"])
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["cell_id", "backbone", "label", "seed", "sigma", "image", "psnr", "ssim"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def export(results_dir: Path | str, out: Path, fmt: str = "csv", **selection) -> list[Path]:
+    """Write ``frame`` and ``image_frame`` as ``<out>/results.<fmt>`` and ``<out>/images.<fmt>`` (csv | parquet)."""
+    from bench.errors import BenchError
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in (("results", frame(results_dir, **selection)), ("images", image_frame(results_dir, **selection))):
+        path = out / f"{name}.{fmt}"
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        elif fmt == "parquet":
+            try:
+                df.to_parquet(path, index=False)
+            except ImportError as e:
+                raise BenchError(f"--format parquet needs pyarrow ({e}); pip install pyarrow, or use --format csv") from None
+        else:
+            raise BenchError(f"--format {fmt!r}: expected csv or parquet")
+        written.append(path)
+    return written
+
+
+def read_export(path: Path) -> pd.DataFrame:
+    """A frame written by ``export``, with the dtypes ``frame`` gives (sigma as str)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={"sigma": str, "image": str, "params": str})
