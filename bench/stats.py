@@ -100,7 +100,7 @@ def letter_display(order: list[str], different: set[frozenset]) -> dict[str, str
     groups.sort(key=lambda g: min(order.index(x) for x in g))
     names = iter(string.ascii_lowercase + string.ascii_uppercase)
     letters = {x: "" for x in order}
-    for g, name in zip(groups, names):
+    for g, name in zip(groups, names, strict=False):  # at most 52 groups
         for x in g:
             letters[x] += name
     return {x: "".join(sorted(v)) for x, v in letters.items()}
