@@ -18,10 +18,21 @@ import numpy as np
 from bench.synthcity.classes import CLASSES, PALETTE
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats in both coordinates (higher is better), by x."""
-    front = [i for i, (x, y) in enumerate(points)
-             if not any((x2 >= x and y2 >= y) and (x2 > x or y2 > y) for x2, y2 in points)]
+def pareto_front(points: list[tuple[float, float]], intervals: list[tuple[tuple[float, float], tuple[float, float]]]
+                 | None = None) -> list[int]:
+    """Indices of the points no other point beats in both coordinates (higher is better), by x. With
+    ``intervals`` ((x_low, x_high), (y_low, y_high)) per point, a point is beaten only by one at least as good
+    in both coordinates and significantly better in one (its interval above the point's): noise dominates nothing."""
+    def beats(j: int, i: int) -> bool:
+        (x2, y2), (x, y) = points[j], points[i]
+        if not (x2 >= x and y2 >= y and (x2 > x or y2 > y)):
+            return False
+        if intervals is None:
+            return True
+        (xj, yj), (xi, yi) = intervals[j], intervals[i]
+        return xj[0] > xi[1] or yj[0] > yi[1]
+
+    front = [i for i in range(len(points)) if not any(beats(j, i) for j in range(len(points)) if j != i)]
     return sorted(front, key=lambda i: points[i][0])
 
 
@@ -38,21 +49,38 @@ def _cells(results: list[dict], cell_ids: set[str] | None) -> list[dict]:
     return [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
 
 
-def plot_psnr_vs_miou(results: list[dict], sigma: str, out: Path, cell_ids: set[str] | None = None) -> Path:
+def plot_psnr_vs_miou(results: list[dict], sigma: str, out: Path, cell_ids: set[str] | None = None,
+                      long=None) -> Path:
+    """Every row of the table at one sigma: mean PSNR and mIoU with their 95 % bootstrap intervals as error bars,
+    and the Pareto front that only counts a point as dominated when the difference is significant."""
+    from bench.report import table_frame
+
     plt = _pyplot()
-    cells = [r for r in _cells(results, cell_ids) if sigma in r["metrics"]]
-    pts = [(r["metrics"][sigma]["psnr"], r["metrics"][sigma]["miou"]) for r in cells]
+    long = table_frame(results, cell_ids) if long is None else long
+    at = long[(long["kind"] == "cell") & (long["sigma"] == sigma)]
+    rows = []
+    for (backbone, label), g in at.groupby(["backbone", "label"], sort=False):
+        by = g.set_index("metric")
+        if {"psnr", "miou"} <= set(by.index):
+            rows.append((f"{backbone}/{label}", by.loc["psnr"], by.loc["miou"]))
+    pts = [(float(p["value"]), float(m["value"])) for _, p, m in rows]
+
+    def interval(r) -> tuple[float, float]:
+        low, high = r.get("ci_low"), r.get("ci_high")
+        return (float(low), float(high)) if low == low and high == high and low is not None else (r["value"],) * 2
+
+    ivs = [(interval(p), interval(m)) for _, p, m in rows]
     fig, ax = plt.subplots(figsize=(7, 5))
-    for r, (x, y) in zip(cells, pts, strict=True):
-        ax.scatter(x, y, s=30)
-        ax.annotate(f"{r['config']['backbone']}/{r['config']['objective']}", (x, y), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
-    front = pareto_front(pts)
+    for (name, _, _), (x, y), ((xl, xh), (yl, yh)) in zip(rows, pts, ivs, strict=True):
+        ax.errorbar(x, y, xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", ms=4, capsize=2, lw=0.8)
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    front = pareto_front(pts, ivs)
     if front:
-        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front")
-        ax.legend(loc="lower right")
-    ax.set_xlabel(f"PSNR (dB) at sigma {sigma}")
-    ax.set_ylabel(f"mIoU at sigma {sigma}")
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1,
+                label="Pareto front (dominated only when significant)")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel(f"PSNR (dB) at sigma {sigma}, 95 % bootstrap interval")
+    ax.set_ylabel(f"mIoU at sigma {sigma}, 95 % bootstrap interval")
     ax.set_title("Restoration fidelity vs. semantics kept")
     ax.grid(alpha=0.3)
     path = out / f"psnr_vs_miou_sigma{sigma}.png"
@@ -62,27 +90,62 @@ def plot_psnr_vs_miou(results: list[dict], sigma: str, out: Path, cell_ids: set[
     return path
 
 
+def class_iou_changes(results: list[dict], sigma: str, cell_ids: set[str] | None = None, n_boot: int = 2000
+                      ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(row names, change (C, R) of per-class IoU vs the same backbone's l1, significant (C, R) booleans): the
+    change's 95 % paired bootstrap interval (same images, seeds within rows) excludes 0."""
+    from bench.frame import image_frame
+    from bench.report import _row_samples
+    from bench.stats import image_weights
+
+    cells = [r for r in _cells(results, cell_ids) if sigma in r["metrics"]]
+    images = image_frame(cells)
+    images = images[images["sigma"] == sigma]
+    names, changes, significant = [], [], []
+    rng = np.random.default_rng(0)
+    for backbone, group in images.groupby("backbone", sort=False):
+        rows = _row_samples(group, "miou")
+        if "l1" not in rows:
+            continue
+        n = rows["l1"].areas.shape[1]
+        w = image_weights(n, n_boot, rng)
+
+        def per_class(sample, weights):
+            s, n_img, _, c = sample.areas.shape
+            sums = (weights @ sample.areas.reshape(s, n_img, 2 * c)).reshape(s, -1, 2, c).mean(0)  # (B, 2, C)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(sums[:, 1] > 0, sums[:, 0] / sums[:, 1], np.nan)  # (B, C)
+
+        ref_all, ref_boot = per_class(rows["l1"], np.ones((1, n)))[0], per_class(rows["l1"], w)
+        for label, sample in rows.items():
+            if label == "l1":
+                continue
+            diff = per_class(sample, w) - ref_boot
+            low, high = np.nanpercentile(diff, 2.5, axis=0), np.nanpercentile(diff, 97.5, axis=0)
+            names.append(f"{backbone}/{label}")
+            changes.append(per_class(sample, np.ones((1, n)))[0] - ref_all)
+            significant.append((low > 0) | (high < 0))
+    if not names:
+        return [], np.zeros((len(CLASSES), 0)), np.zeros((len(CLASSES), 0), bool)
+    return names, np.array(changes).T, np.array(significant).T
+
+
 def plot_class_iou_change(results: list[dict], sigma: str, out: Path, cell_ids: set[str] | None = None
                           ) -> Path | None:
+    """Per-class IoU of each objective minus ``l1``'s (same backbone) as a heatmap; a dot marks the changes whose
+    95 % paired bootstrap interval excludes 0."""
     plt = _pyplot()
-    cells = [r for r in _cells(results, cell_ids) if sigma in r["metrics"]]
-    base = {r["config"]["backbone"]: r for r in cells if r["config"]["objective"] == "l1"}
-    cols, labels = [], []
-    for r in cells:
-        b = base.get(r["config"]["backbone"])
-        if b is None or r is b:
-            continue
-        ours, ref = r["metrics"][sigma]["per_class_iou"], b["metrics"][sigma]["per_class_iou"]
-        cols.append([np.nan if ours[c] is None or ref[c] is None else ours[c] - ref[c] for c in CLASSES])
-        labels.append(f"{r['config']['backbone']}/{r['config']['objective']}")
-    if not cols:
+    labels, data, significant = class_iou_changes(results, sigma, cell_ids)
+    if not labels:
         return None
-    data = np.array(cols).T
-    lim = float(np.nanmax(np.abs(data))) or 1.0
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(labels), 7))
-    im = ax.imshow(data, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    lim = float(np.nanmax(np.abs(data))) if np.isfinite(data).any() else 1.0
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 + 0.6 * len(labels)), 7))
+    im = ax.imshow(data, cmap="RdBu", vmin=-(lim or 1.0), vmax=lim or 1.0, aspect="auto")
+    ys, xs = np.nonzero(significant)
+    ax.scatter(xs, ys, s=8, c="k", marker="o", label="95 % interval excludes 0")
     ax.set_yticks(range(len(CLASSES)), CLASSES, fontsize=8)
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), fontsize=7)
     fig.colorbar(im, ax=ax, label=f"IoU change vs l1 at sigma {sigma}")
     path = out / f"miou_change_per_class_sigma{sigma}.png"
     fig.tight_layout()
@@ -173,8 +236,11 @@ def write_plots(results: list[dict], out: Path, cell_ids: set[str] | None = None
     cells = _cells(results, cell_ids)
     sigmas = sorted({s for r in cells for s in r["metrics"]}, key=float)
     paths: list[Path] = []
+    from bench.report import table_frame
+
+    long = table_frame(results, cell_ids)
     for s in sigmas:
-        paths.append(plot_psnr_vs_miou(results, s, out, cell_ids))
+        paths.append(plot_psnr_vs_miou(results, s, out, cell_ids, long))
         heat = plot_class_iou_change(results, s, out, cell_ids)
         if heat:
             paths.append(heat)

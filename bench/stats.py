@@ -39,7 +39,8 @@ class RowSample:
         """(S, B): the statistic of each seed under each resample; ``weights`` (B, N) counts over images."""
         if self.values is not None:
             return self.values @ weights.T / weights.sum(1)
-        sums = np.einsum("bn,sntc->sbtc", weights, self.areas)  # (S, B, 2, C)
+        s, n, _, c = self.areas.shape
+        sums = (weights @ self.areas.reshape(s, n, 2 * c)).reshape(s, -1, 2, c)  # (S, B, 2, C): one matmul
         inter, union = sums[..., 0, :], sums[..., 1, :]
         with np.errstate(invalid="ignore", divide="ignore"):
             iou = np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)

@@ -149,3 +149,14 @@ def test_pareto_front():
 
     pts = [(20.0, 0.5), (21.0, 0.4), (19.0, 0.45), (21.0, 0.5), (18.0, 0.6)]
     assert pareto_front(pts) == [4, 3]  # (18, .6) and (21, .5); (20, .5) is beaten by (21, .5)
+    wide = [((x - 2, x + 2), (y - 0.2, y + 0.2)) for x, y in pts]  # overlapping intervals: nothing is beaten
+    assert pareto_front(pts, wide) == [4, 2, 0, 1, 3]
+
+
+def test_plots_carry_the_uncertainty(tmp_path):
+    from bench.plots import class_iou_changes, write_plots
+
+    names, change, significant = class_iou_changes(RESULTS, "50")
+    assert names == ["ffdnet/ssim"] and change.shape == (19, 1) and significant.dtype == bool
+    written = write_plots(RESULTS, tmp_path)
+    assert {p.name for p in written} >= {"psnr_vs_miou_sigma25.png", "miou_change_per_class_sigma50.png"}
