@@ -28,21 +28,29 @@ def _pair(rng, shift=0.0):
     return {"l1": RowSample(values=a[None]), "other": RowSample(values=(b + shift * sd)[None])}
 
 
+def _different(out: dict) -> bool:
+    """The two rows were declared different: they share no letter."""
+    return not set(out["l1"]["letters"]) & set(out["other"]["letters"])
+
+
+def _detected(out: dict) -> bool:
+    """Declared different in the true direction: "other" alone in the top group."""
+    return out["other"]["letters"] == "a" and out["l1"]["letters"] == "b"
+
+
 def test_null_two_rows_from_one_distribution_are_rarely_called_different():
     rng = np.random.default_rng(1)
-    called = [analyse_group(_pair(rng), n_boot=1000, seed=t)["other"]["letters"] != "a" for t in range(200)]
+    called = [_different(analyse_group(_pair(rng), n_boot=1000, seed=t)) for t in range(200)]
     assert np.mean(called) <= 0.07, np.mean(called)
 
 
 def test_power_a_shift_of_one_std_of_the_differences_is_detected():
     rng = np.random.default_rng(2)
-    found = [analyse_group(_pair(rng, shift=1.0), n_boot=1000, seed=t)["other"]["letters"] == "a" and
-             analyse_group(_pair(rng, shift=1.0), n_boot=1000, seed=t)["l1"]["letters"] == "b" for t in range(100)]
+    found = [_detected(analyse_group(_pair(rng, shift=1.0), n_boot=1000, seed=t)) for t in range(100)]
     assert np.mean(found) >= 0.90
-    # and a shift the size of the mean's standard error x 3 is found in most trials
-    small = [analyse_group(_pair(rng, shift=3 / np.sqrt(N)), n_boot=1000, seed=t)["other"]["letters"] == "a"
-             for t in range(200)]
-    assert np.mean(small) >= 0.70
+    # a shift of 3 standard errors of the mean difference: about 85 % power for a two-sided 5 % test
+    small = [_detected(analyse_group(_pair(rng, shift=3 / np.sqrt(N)), n_boot=1000, seed=t)) for t in range(200)]
+    assert 0.70 <= np.mean(small) <= 0.97, np.mean(small)
 
 
 def test_confidence_interval_of_a_mean_covers_the_truth():
