@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _seeds_arg(p)
     _suite_args(p)
     p.add_argument("--results", type=Path, default=default_results_root(), help="results folder (default results/runs)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--device", type=_device, default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--threads", type=_at_least(1), default=None,
                    help="torch CPU threads per process (default: 1 per worker; cores / workers with --workers)")
     _precision_arg(p)
@@ -166,9 +166,20 @@ def _at_least(low: int):
 def _shard(text: str) -> tuple[int, int]:
     i, _, n = text.partition("/")
     try:
-        return int(i), int(n)
+        shard = int(i), int(n)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected I/N, e.g. 0/4, not {text!r}") from None
+        shard = None
+    if shard is None or not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, e.g. 0/4, not {text!r}")
+    return shard
+
+
+def _device(text: str) -> str:
+    """cpu, cuda or cuda:N (whether it exists is checked where the cells run)."""
+    kind, _, index = text.partition(":")
+    if kind == "cpu" and not index or kind == "cuda" and (not index or index.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, not {text!r}")
 
 
 def _precision_arg(p: argparse.ArgumentParser) -> None:
@@ -179,7 +190,7 @@ def _precision_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _seeds_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=int, nargs="+", metavar="S",
+    p.add_argument("--seeds", type=_at_least(0), nargs="+", metavar="S",
                    help="training seeds of every cell (default: the grid's, 0); reports give mean ± std over them")
 
 
@@ -194,6 +205,10 @@ def _grid(args, device: str = "cpu"):
     grid = get_grid(args.grid).with_overrides(getattr(args, "set", [])).with_seeds(getattr(args, "seeds", None))
     if getattr(args, "suite", "x") is None:
         args.suite = grid.suite or "synthcity"
+    if getattr(args, "suite", None):
+        from bench.suites import SUITES
+
+        SUITES.get(args.suite)  # an unknown suite is named here, with the close matches
     return grid.with_precision(getattr(args, "precision", None), device)
 
 
@@ -405,11 +420,11 @@ def cmd_check(args) -> int:
     from bench.check import DEFAULT_TOLERANCES, compare, read_baseline, render_findings, values_from_results
     from bench.results import load_results
 
+    baseline = None if args.update_baseline else read_baseline(args.baseline)
     ids = {c.cell_hash() for c in _grid(args).cells(args.suite)}
     current = values_from_results(load_results(args.results, args.suite), ids)
     if not current:
         raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")
-    baseline = None if args.update_baseline else read_baseline(args.baseline)
     tolerances = {**DEFAULT_TOLERANCES, **(baseline or {}).get("tolerances", {})}
     for item in args.tolerance:
         metric, _, tol = item.partition("=")
@@ -466,3 +481,14 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as e:  # unknown names (UnknownNameError) included
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are saved (their result.json); a cell in training resumes from its last "
+              "checkpoint on the next `bench run`", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - not an expected failure: keep the traceback, ask for a report
+        import traceback
+
+        traceback.print_exc()
+        print("error: an unexpected failure (above) - this is a bug in d2sm-bench unless the message says otherwise; "
+              "please report it with the command line and the traceback", file=sys.stderr)
+        return 3

@@ -60,20 +60,39 @@ def list_split(root: Path, split: str) -> list[Sample]:
     return samples
 
 
+TRAIN_IDS = frozenset(range(19)) | {255}
+REDO = ("regenerate it (synthcity: delete the suite's folder in the cache, or `python -m bench prepare`) or copy "
+        "it again from the dataset")
+
+
+def _decoded(path: Path, what: str, convert: str | None = None) -> np.ndarray:
+    """The pixels of an image file; a decode error names the file."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if what == "label" and im.mode not in ("L", "P", "I", "I;16"):
+                raise BenchError(f"label {path} has mode {im.mode}; expected a single-channel train-id PNG")
+            return np.asarray(im.convert(convert) if convert else im).copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        from bench.errors import first_line
+
+        raise BenchError(f"{what} {path} cannot be decoded ({first_line(e)}): truncated or not a PNG; {REDO}") from None
+
+
 def read_image(path: Path) -> torch.Tensor:
     """uint8 (3, H, W) RGB."""
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"))
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(_decoded(path, "image", "RGB")).permute(2, 0, 1).contiguous()
 
 
 def read_label(path: Path) -> torch.Tensor:
-    """uint8 (H, W) train ids."""
-    with Image.open(path) as im:
-        if im.mode not in ("L", "P", "I", "I;16"):
-            raise BenchError(f"label {path} has mode {im.mode}; expected a single-channel train-id PNG")
-        arr = np.asarray(im).astype(np.uint8)
-    return torch.from_numpy(arr.copy())
+    """uint8 (H, W) train ids (0-18, 255 ignore); any other value is an error naming the file."""
+    arr = _decoded(path, "label")
+    bad = sorted(set(np.unique(arr).tolist()) - TRAIN_IDS)
+    if bad:
+        raise BenchError(f"label {path} holds values {bad[:8]} outside the 19 train ids and 255: make the train-id "
+                         "labels with `python -m bench cityscapes-labels --data-root ROOT --force`, or " + REDO)
+    return torch.from_numpy(arr.astype(np.uint8))
 
 
 class SplitData:

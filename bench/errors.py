@@ -4,3 +4,9 @@ from __future__ import annotations
 
 class BenchError(Exception):
     """An error the CLI prints as one line (no traceback) before exiting with status 2."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when the message is empty."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__

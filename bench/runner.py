@@ -59,6 +59,12 @@ class Context:
         train_split = SplitData(root, "train", cache=False)
         t0 = time.time()
         items = [train_split[i] for i in range(len(train_split))]
+        odd = next((i for i, (im, _) in enumerate(items) if im.shape != items[0][0].shape), None)
+        if odd is not None:
+            s = train_split.samples
+            raise BenchError(f"train images differ in size: {s[odd].image_path} is {tuple(items[odd][0].shape[1:])} but "
+                             f"{s[0].image_path} is {tuple(items[0][0].shape[1:])}; this runner needs one size per "
+                             "split (resize or crop the dataset)")
         self.train_images = torch.stack([im for im, _ in items])
         self.train_labels = torch.stack([lb for _, lb in items])
         log(f"{suite.name}: {len(train_split)} train / {len(self.val)} val images ({time.time() - t0:.1f} s to load)")

@@ -20,7 +20,7 @@ from bench import distributed
 from bench.atomic import atomic_write_bytes
 from bench.config import TrainConfig, cell_from_dict
 from bench.crops import crop_generator, random_crops
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 from bench.noise import add_train_noise, draw_train_sigma, to_unit
 from losses.base import Objective
 from models.base import Denoiser
@@ -111,7 +111,7 @@ def load_checkpoint(state: TrainState, path: Path, objective: Objective | None =
             objective.load_train_state(ckpt.get("objective", {}))
         torch.set_rng_state(ckpt["torch_rng"])
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
-        raise BenchError(f"training checkpoint {path} is corrupt or incompatible ({str(e).splitlines()[0]}); "
+        raise BenchError(f"training checkpoint {path} is corrupt or incompatible ({first_line(e)}); "
                          "delete it to retrain the cell from scratch") from None
     state.iteration = int(ckpt["iteration"])
     return ckpt.get("extra", {})
@@ -137,7 +137,7 @@ def load_trained_denoiser(cell: dict, ckpt_path: Path) -> Denoiser:
         model.load_state_dict(_scored_weights(ckpt))
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
         raise BenchError(f"training checkpoint {ckpt_path} is corrupt or does not match its cell "
-                         f"({str(e).splitlines()[0]})") from None
+                         f"({first_line(e)})") from None
     return model.eval()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 from losses.vgg import VGGFeatures
 
 # torchvision's file names (the hash suffix is part of the name torchvision checks).
@@ -52,7 +52,7 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be used
-        raise BenchError(f"cannot load weights {path}: {str(e).splitlines()[0]} (corrupt, or not a "
+        raise BenchError(f"cannot load weights {path}: {first_line(e)} (corrupt, or not a "
                          "tensors-only state dict)") from None
     if isinstance(obj, dict) and "state_dict" in obj:
         obj = obj["state_dict"]
@@ -68,5 +68,5 @@ def load_vgg(path: Path, width: float = 1.0) -> VGGFeatures:
     try:
         net.load_state_dict(sd, strict=True)
     except RuntimeError as e:
-        raise BenchError(f"weights {path} do not fit a VGG19 of width {width:g}: {str(e).splitlines()[0]}") from None
+        raise BenchError(f"weights {path} do not fit a VGG19 of width {width:g}: {first_line(e)}") from None
     return net.to(memory_format=torch.channels_last).freeze()

@@ -1,0 +1,222 @@
+"""One row per bad input: each ends in one `error:` line (or a refusal naming the file), never a traceback or a
+silently different result. Inputs are built in a temporary folder; nothing is downloaded."""
+import io
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench.errors import BenchError
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--seeds", "-1"], "--seeds: expected an integer >= 0"),
+    (["run", "--device", "gpu"], "--device: expected cpu, cuda or cuda:N"),
+    (["run", "--device", "cuda:x"], "--device: expected cpu, cuda or cuda:N"),
+    (["run", "--shard", "4/4"], "--shard: expected I/N with 0 <= I < N"),
+    (["run", "--shard", "two"], "--shard: expected I/N"),
+    (["run", "--threads", "0"], "--threads: expected an integer >= 1"),
+    (["run", "--threads", "-1"], "--threads: expected an integer >= 1"),
+    (["run", "--workers", "-2"], "--workers: expected an integer >= 0"),
+    (["run", "--precision", "fp16"], "invalid choice: 'fp16'"),
+    (["report", "--resamples", "5"], "--resamples: expected an integer >= 100"),
+    (["export"], "the following arguments are required: --out"),
+])
+def test_bad_options_are_refused_by_argparse_with_the_range(args, message, capsys):
+    from bench.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["status", "--grid", "smoek"], "did you mean 'smoke'"),
+    (["status", "--suite", "cityscape"], "did you mean 'cityscapes'"),
+    (["status", "--set", "objective.nothing=1"], "takes a parameter 'nothing'"),
+    (["status", "--set", "train.iteratons=3"], "did you mean 'iterations'"),
+    (["status", "--set", "lr"], "expected KEY=VALUE"),
+    (["status", "--set", "train.iterations=many"], "expected a int"),
+    (["status", "--set", "train.warmup=1.5"], "warmup and ema_decay must be in [0, 1)"),
+    (["status", "--plugin", "missing_module_xyz"], "no module named 'missing_module_xyz'"),
+    (["status", "--plugin", "/nonexistent/plugin.py"], "no such file"),
+    (["status", "--grid", "/nonexistent/grid.toml"], "does not exist"),
+    (["status", "--grid", "nowhere_xyz:GRID"], "cannot import module 'nowhere_xyz'"),
+    (["check", "--baseline", "/nonexistent/base.json"], "create it with --update-baseline"),
+])
+def test_bad_names_and_files_give_one_error_line(args, message, tmp_path, capsys):
+    from bench.cli import main
+
+    assert main([*args, "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+
+def test_missing_cuda_is_said_where_the_cells_run(tmp_path, capsys):
+    from bench.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["run", "--device", "cuda", "--precision", "fp32", "--results", str(tmp_path)]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- data files
+
+def _split(root, split="val", n=2, h=16, w=32):
+    """A Cityscapes-layout split of ``n`` valid pairs; returns their (image, label) paths."""
+    out = []
+    for i in range(n):
+        img = root / "leftImg8bit" / split / "city" / f"city_{i:06d}_000019_leftImg8bit.png"
+        lab = root / "gtFine" / split / "city" / f"city_{i:06d}_000019_gtFine_labelTrainIds.png"
+        img.parent.mkdir(parents=True, exist_ok=True)
+        lab.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(img)
+        Image.fromarray(np.full((h, w), 7, np.uint8)).save(lab)
+        out.append((img, lab))
+    return out
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _text(path):
+    path.write_text("not an image")
+
+
+def _rgb_label(path):
+    Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(path)
+
+
+def _out_of_range(path):
+    arr = np.full((16, 32), 7, np.uint8)
+    arr[3, 3] = 26
+    Image.fromarray(arr).save(path)
+
+
+def _wrong_size(path):
+    Image.fromarray(np.full((8, 32), 7, np.uint8)).save(path)
+
+
+@pytest.mark.parametrize("which, damage, message", [
+    ("image", _truncate, "cannot be decoded"),
+    ("image", _text, "cannot be decoded"),
+    ("label", _truncate, "cannot be decoded"),
+    ("label", _rgb_label, "has mode RGB"),
+    ("label", _out_of_range, "holds values [26] outside the 19 train ids"),  # in the second file, not the first
+    ("label", _wrong_size, "sizes differ"),
+])
+def test_every_file_of_a_split_is_checked_when_read(tmp_path, which, damage, message):
+    from bench.data import SplitData
+
+    pairs = _split(tmp_path)
+    img, lab = pairs[1]  # the second pair: checking only the first file would miss it
+    damage(img if which == "image" else lab)
+    data = SplitData(tmp_path, "val")
+    data[0]
+    with pytest.raises(BenchError, match="sizes differ" if message == "sizes differ" else None) as e:
+        data[1]
+    assert message in str(e.value) and ("city_000001" in str(e.value))
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+def _real_checkpoint(path):
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, path)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/d2sm-bench-pwned",))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("hello"), "corrupt or not a PyTorch checkpoint"),
+    (lambda p: p.write_bytes(b""), "corrupt or not a PyTorch checkpoint"),
+    (lambda p: (_real_checkpoint(p), p.write_bytes(p.read_bytes()[:60])), "corrupt or not a PyTorch checkpoint"),
+    (lambda p: torch.save([1, 2, 3], p), "holds a list, not a state dict"),
+    (lambda p: p.write_bytes(pickle.dumps(_Payload())), "outside the allow-list"),
+    (lambda p: torch.save({"state_dict": {"w": torch.zeros(1)}, "x": _Payload()}, p), "outside the allow-list"),
+])
+def test_malformed_segmenter_checkpoints_name_the_file(tmp_path, make, message):
+    from seg_eval.checkpoint import load_checkpoint_file
+
+    path = tmp_path / "seg.pth"
+    make(path)
+    with pytest.raises(BenchError) as e:
+        load_checkpoint_file(path)
+    assert message in str(e.value) and str(path) in str(e.value)
+    assert not os.path.exists("/tmp/d2sm-bench-pwned")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.pop("optimizer"), "corrupt or incompatible"),
+    (lambda c: c["model"].update(extra=torch.zeros(1)), "corrupt or incompatible"),
+    (lambda c: c.update(format="other"), "corrupt or incompatible"),
+])
+def test_malformed_training_checkpoints_name_the_file(tmp_path, change, message):
+    from bench.config import TrainConfig
+    from bench.train import load_checkpoint, make_state, train
+    from losses import build_objective
+    from models import build_backbone
+
+    cfg = TrainConfig(iterations=2, batch=2, crop=16, checkpoint_every=2)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    path = tmp_path / "train.pth"
+    train(build_backbone("ffdnet_small", width=8, depth=3), build_objective("l1"), images, cfg, 0, path,
+          torch.device("cpu"), log=lambda *_: None)
+    ckpt = torch.load(path, weights_only=True)
+    change(ckpt)
+    torch.save(ckpt, path)
+    model = build_backbone("ffdnet_small", width=8, depth=3)
+    state = make_state(model, cfg)
+    with pytest.raises(BenchError) as e:
+        load_checkpoint(state, path)
+    assert message in str(e.value) and str(path) in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------- results, baselines
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "unreadable or corrupt"),
+    ("[]", "not a JSON object"),
+    (json.dumps({"schema": 7, "kind": "cell"}), "schema 7"),
+])
+def test_corrupt_results_name_the_file(tmp_path, content, message):
+    from bench.results import read_result
+
+    path = tmp_path / "result.json"
+    path.write_text(content)
+    with pytest.raises(BenchError) as e:
+        read_result(path)
+    assert message in str(e.value) and str(path) in str(e.value)
+
+
+def test_a_baseline_without_values_is_refused(tmp_path):
+    from bench.check import read_baseline
+
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"tolerances": {}}))
+    with pytest.raises(BenchError, match="not a d2sm-bench baseline"):
+        read_baseline(path)
+
+
+def test_zip_bomb_free_checkpoint_with_a_bad_member_is_corrupt(tmp_path):
+    from seg_eval.checkpoint import load_checkpoint_file
+
+    path = tmp_path / "c.pth"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", b"garbage")
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(BenchError, match="corrupt or not a PyTorch checkpoint"):
+        load_checkpoint_file(path)
