@@ -220,3 +220,24 @@ def test_zip_bomb_free_checkpoint_with_a_bad_member_is_corrupt(tmp_path):
     path.write_bytes(buf.getvalue())
     with pytest.raises(BenchError, match="corrupt or not a PyTorch checkpoint"):
         load_checkpoint_file(path)
+
+
+# ---------------------------------------------------------------------------------------------- the synthcity cache
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: f.write_bytes(f.read_bytes()[:-1] + bytes([f.read_bytes()[-1] ^ 1])), "differs from its manifest"),
+    (lambda f: f.unlink(), "is missing"),
+    (lambda f: f.with_name("extra_gtFine_labelTrainIds.png").write_bytes(f.read_bytes()), "is not in its manifest"),
+])
+def test_a_modified_synthcity_cache_is_refused_naming_the_file(tmp_path, damage, message):
+    from bench.synthcity import dataset
+    from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
+
+    spec = SynthcitySpec(height=32, width=64, n_train=4, n_val=2)
+    out = ensure_synthcity(spec, root=tmp_path, workers=1, log=lambda *_: None)
+    label = sorted(out.glob("gtFine/val/*/*_labelTrainIds.png"))[1]
+    damage(label)
+    dataset._verified.discard(out)  # a new process
+    with pytest.raises(BenchError) as e:
+        ensure_synthcity(spec, root=tmp_path, workers=1, log=lambda *_: None)
+    assert message in str(e.value) and "delete" in str(e.value)

@@ -95,6 +95,7 @@ def ensure_synthcity(spec: SynthcitySpec = SynthcitySpec(), root: Path | None = 
     base = root if root is not None else cache_root() / "synthcity"
     out = base / spec.key()
     if _complete(out, spec):
+        verify(out)
         return out
     base.mkdir(parents=True, exist_ok=True)
     with open(base / f".{spec.key()}.lock", "w") as lock:  # concurrent runs: one generates, the others wait
@@ -108,8 +109,42 @@ def _complete(out: Path, spec: SynthcitySpec) -> bool:
     manifest = out / "manifest.json"
     if not manifest.is_file():
         return False
-    meta = json.loads(manifest.read_text())
-    return meta.get("generator_version") == GENERATOR_VERSION and meta.get("spec") == asdict(spec)
+    try:
+        meta = json.loads(manifest.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False  # an unreadable manifest: the folder is generated again
+    return (meta.get("generator_version") == GENERATOR_VERSION and meta.get("spec") == asdict(spec)
+            and isinstance(meta.get("files"), dict))  # (folders written before checksums are generated again)
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """{path relative to ``root``: sha256} of every PNG under ``root``."""
+    from bench.atomic import sha256_file
+
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*.png"))}
+
+
+_verified: set[Path] = set()
+
+
+def verify(out: Path) -> None:
+    """Every file of a generated folder against its manifest's sha256, once per process (about 0.1 s for the
+    default suite); a changed, missing or extra file is an error naming it and the way back."""
+    if out in _verified:
+        return
+    from bench.errors import BenchError
+
+    expected = json.loads((out / "manifest.json").read_text())["files"]
+    actual = checksums(out)
+    fix = f"the cache was modified: delete {out} and it is generated again on the next run (about 10 s)"
+    for rel in sorted(set(expected) | set(actual)):
+        if rel not in actual:
+            raise BenchError(f"synthcity file {out / rel} is missing; {fix}")
+        if rel not in expected:
+            raise BenchError(f"synthcity file {out / rel} is not in its manifest; {fix}")
+        if actual[rel] != expected[rel]:
+            raise BenchError(f"synthcity file {out / rel} differs from its manifest (sha256); {fix}")
+    _verified.add(out)
 
 
 def _generate_into(out: Path, base: Path, spec: SynthcitySpec, workers: int, log) -> None:
@@ -120,7 +155,7 @@ def _generate_into(out: Path, base: Path, spec: SynthcitySpec, workers: int, log
     log(f"generating synthcity {spec.key()} ({spec.n_train} train + {spec.n_val} val scenes) in {out}")
     generate(tmp, spec, workers)
     (tmp / "manifest.json").write_text(json.dumps(
-        {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "seconds": round(time.time() - t0, 2)},
-        indent=1))
+        {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "seconds": round(time.time() - t0, 2),
+         "files": checksums(tmp)}, indent=1))
     tmp.rename(out)
     log(f"generated in {time.time() - t0:.1f} s")
