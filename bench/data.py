@@ -95,6 +95,24 @@ def read_label(path: Path) -> torch.Tensor:
     return torch.from_numpy(arr.astype(np.uint8))
 
 
+def check_split(root: Path, split: str) -> int:
+    """Every label file of ``split`` read and validated as a run reads it (mode, train ids), and its size against
+    its image's (from the image header, without decoding it); returns the number of pairs."""
+    from tqdm import tqdm
+
+    samples = list_split(root, split)
+    for s in tqdm(samples, desc=f"checking {split} labels", unit="label", leave=False, disable=len(samples) < 200):
+        label = read_label(s.label_path)
+        try:
+            with Image.open(s.image_path) as im:
+                size = im.size[::-1]
+        except OSError as e:
+            raise BenchError(f"image {s.image_path} cannot be decoded ({e}): truncated or not a PNG; {REDO}") from None
+        if tuple(label.shape) != tuple(size):
+            raise BenchError(f"{s.image_id}: image {tuple(size)} and label {tuple(label.shape)} sizes differ")
+    return len(samples)
+
+
 class SplitData:
     """The images and labels of one split, read once and kept in memory when ``cache``."""
 

@@ -46,9 +46,13 @@ def synthcity_checks(opts, needs: set[str]) -> list[Check]:
 
     def data() -> str:
         from bench.paths import cache_root
+        from bench.synthcity.dataset import verify
 
         out = (opts.data_root or cache_root() / "synthcity") / suite.spec.key()
-        return str(out) if _complete(out, suite.spec) else f"not generated yet: the first run makes it in ~10 s ({out})"
+        if not _complete(out, suite.spec):
+            return f"not generated yet: the first run makes it in ~10 s ({out})"
+        verify(out)  # every file against its manifest's sha256, as a run does
+        return f"{out} (every file matches its sha256)"
 
     def segmenter() -> str:
         found = suite.locate_segmenter()
@@ -78,9 +82,14 @@ def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
 
         if not opts.data_root:
             raise BenchError("no --data-root (or CITYSCAPES_DATASET): the folder holding leftImg8bit/ and gtFine/")
+        from bench.data import check_split
+
         warnings: list[str] = []
         counts = validate(Path(opts.data_root), warnings.append)
-        return f"{opts.data_root}: {counts['train']} train / {counts['val']} val" + "".join(f"; {w}" for w in warnings)
+        for split in ("train", "val"):  # every label file, as a run reads it
+            check_split(Path(opts.data_root), split)
+        return (f"{opts.data_root}: {counts['train']} train / {counts['val']} val, every label checked"
+                + "".join(f"; {w}" for w in warnings))
 
     def config() -> str:
         from seg_eval.resolve import DEFAULT_CONFIG, resolve_config
@@ -96,10 +105,15 @@ def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
             raise BenchError("no --seg-checkpoint: a file, a URL, or 'zoo' (then run with --allow-download once)")
         cfg = resolve_config(opts.seg_config) if opts.seg_config else None
         try:
-            return _file(resolve_checkpoint(opts.seg_checkpoint, cfg, allow_download=False))
+            path = resolve_checkpoint(opts.seg_checkpoint, cfg, allow_download=False)
         except BenchError as e:
             raise BenchError(f"{e}; fetch it with `python -m bench prepare --suite cityscapes --data-root ... "
                              f"--seg-config {opts.seg_config} --seg-checkpoint {opts.seg_checkpoint} --allow-download`") from None
+        if cfg is not None:  # loaded as a run loads it: safe loader, classes against the config
+            from seg_eval.segmenter import Segmenter
+
+            Segmenter(cfg, path, device="cpu", trust_checkpoint=opts.trust_checkpoint)
+        return _file(path) + ", loads under the safe loader with the 19 Cityscapes classes"
 
     def labels_tool() -> str:
         import cityscapesscripts
@@ -119,7 +133,8 @@ def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
 def diagnose(suite: str, opts, grid) -> tuple[list[str], bool]:
     needs = _needs(grid, suite)
     checks = synthcity_checks(opts, needs) if suite == "synthcity" else cityscapes_checks(opts, needs)
-    lines = [f"d2sm-bench doctor: suite {suite}, grid {grid} (objectives need: {', '.join(sorted(needs)) or 'nothing'})"]
+    name = getattr(grid, "name", grid)
+    lines = [f"d2sm-bench doctor: suite {suite}, grid {name} (objectives need: {', '.join(sorted(needs)) or 'nothing'})"]
     ok = True
     for what, probe in checks:
         try:

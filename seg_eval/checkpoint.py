@@ -48,10 +48,11 @@ def load_checkpoint_file(path: Path, trust: bool = False) -> dict:
             with torch.serialization.safe_globals(_allow_list()):
                 ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "unsupported" not in str(e).lower():  # weights_only names what it refused: "unsupported GLOBAL ..."
+        if "unsupported global" not in str(e).lower():  # weights_only refused a global: the allow-list case
             raise BenchError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint ({first_line(e)}); "
                              "download or train it again") from None
-        detail = next((line.strip() for line in str(e).splitlines() if "unsupported" in line.lower()), first_line(e))
+        detail = next((line.strip() for line in str(e).splitlines() if "unsupported global" in line.lower()),
+                      first_line(e))
         raise BenchError(f"checkpoint {path} holds objects outside the allow-list of safe types ({detail}); "
                          "if you trust its source, pass --trust-checkpoint to unpickle it fully") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError, OSError) as e:

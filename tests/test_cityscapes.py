@@ -158,3 +158,44 @@ def test_doctor_reports_what_the_cityscapes_suite_lacks(cityscapes, tmp_path, mo
     text = "\n".join(lines)
     assert not ok and "ok       data:" in text and "ok       segmenter checkpoint:" in text
     assert "MISSING  ImageNet VGG19" in text and "IMAGENET1K_V1" in text
+
+
+def _out_of_range_second_val_label(root, tmp_path):
+    labels = sorted(root.glob("gtFine/val/*/*_labelTrainIds.png"))
+    arr = np.asarray(Image.open(labels[1])).copy()
+    arr[0, 0] = 26
+    Image.fromarray(arr).save(labels[1])
+    return "outside the 19 train ids"
+
+
+def _text_checkpoint(root, tmp_path):
+    (tmp_path / "fs.pth").write_text("not a checkpoint")
+    return "corrupt or not a PyTorch checkpoint"
+
+
+def _label_size(root, tmp_path):
+    labels = sorted(root.glob("gtFine/train/*/*_labelTrainIds.png"))
+    Image.fromarray(np.zeros((32, 128), np.uint8)).save(labels[-1])
+    return "sizes differ"
+
+
+@pytest.mark.parametrize("damage", [_out_of_range_second_val_label, _text_checkpoint, _label_size])
+def test_doctor_and_run_agree_on_bad_inputs(cityscapes, tmp_path, damage):
+    """What doctor passes, run accepts; what run refuses, doctor reports (same checks, same message)."""
+    from bench.cityscapes import make_train_ids
+    from bench.config import TrainConfig
+    from bench.doctor import diagnose
+    from bench.grids import Grid, product
+    from bench.runner import run_grid
+    from bench.suites import SuiteOptions, build_suite
+
+    make_train_ids(cityscapes, log=lambda *_: None)
+    ckpt = _random_checkpoint(tmp_path / "fs.pth")
+    message = damage(cityscapes, tmp_path)
+    opts = SuiteOptions(cityscapes, CONFIG, str(ckpt))
+    grid = Grid("g", "test", product(("ffdnet_small",), ("l1",)), test_sigmas=(25.0,),
+                train={"cityscapes": TrainConfig(iterations=2, batch=2, crop=32, checkpoint_every=2)})
+    lines, ok = diagnose("cityscapes", opts, grid)
+    assert not ok and message in "\n".join(lines)
+    with pytest.raises(BenchError, match=message):
+        run_grid(grid, build_suite("cityscapes", opts), tmp_path / "runs", log=lambda *_: None)
