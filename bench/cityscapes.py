@@ -42,9 +42,11 @@ def known_ids() -> set[int]:
 
 
 def make_train_ids(root: Path, splits: tuple[str, ...] = ("train", "val"), force: bool = False,
-                   log: Callable[[str], None] = print) -> int:
-    """Write every missing ``*_labelTrainIds.png`` from its ``*_labelIds.png``; returns how many were written."""
+                   log: Callable[[str], None] = print, out: Path | None = None) -> int:
+    """Write every missing ``*_labelTrainIds.png`` from its ``*_labelIds.png``, beside it or, with ``out``, under
+    ``out/gtFine/<split>/<city>/`` (a read-only dataset; run with ``--label-root out``); returns how many."""
     root = Path(root)
+    target_root = Path(out) if out else root
     lut, known = train_id_lookup(), known_ids()
     written = 0
     for split in splits:
@@ -57,7 +59,7 @@ def make_train_ids(root: Path, splits: tuple[str, ...] = ("train", "val"), force
         if not sources:
             raise BenchError(f"no *{LABEL_IDS_SUFFIX} files under {gt}/<city>/")
         for src in sources:
-            dst = src.with_name(src.name[: -len(LABEL_IDS_SUFFIX)] + LABEL_SUFFIX)
+            dst = (target_root / src.relative_to(root)).with_name(src.name[: -len(LABEL_IDS_SUFFIX)] + LABEL_SUFFIX)
             if dst.is_file() and not force:
                 continue
             with Image.open(src) as im:
@@ -72,17 +74,22 @@ def make_train_ids(root: Path, splits: tuple[str, ...] = ("train", "val"), force
 
             buf = io.BytesIO()
             Image.fromarray(lut[ids.astype(np.int64)]).save(buf, format="PNG")
-            atomic_write_bytes(dst, buf.getvalue())
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(dst, buf.getvalue())
+            except OSError as e:
+                raise BenchError(f"cannot write {dst} ({e.strerror}): for a read-only dataset pass --out DIR to "
+                                 "write the train ids there, then run with --label-root DIR") from None
             written += 1
-    log(f"wrote {written} *{LABEL_SUFFIX} files under {root / 'gtFine'}")
+    log(f"wrote {written} *{LABEL_SUFFIX} files under {target_root / 'gtFine'}")
     return written
 
 
-def validate(root: Path, log: Callable[[str], None] = print) -> dict[str, int]:
+def validate(root: Path, log: Callable[[str], None] = print, label_root: Path | None = None) -> dict[str, int]:
     """Check the layout and the train-id labels of both splits; warn on subsets. Returns image counts."""
     counts = {}
     for split in ("train", "val"):
-        samples = list_split(Path(root), split)  # clear errors: wrong level, missing folders, unpaired images
+        samples = list_split(Path(root), split, label_root)  # wrong level, missing folders, unpaired images
         counts[split] = len(samples)
         with Image.open(samples[0].label_path) as im:
             values = set(np.unique(np.asarray(im)).tolist())

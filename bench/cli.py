@@ -31,6 +31,8 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default=None, help="synthcity (embedded, default unless the grid file names one), "
                    "cityscapes, or one a plugin registers")
     p.add_argument("--data-root", type=Path, help="dataset folder holding leftImg8bit/ and gtFine/")
+    p.add_argument("--label-root", type=Path, help="cityscapes: the folder whose gtFine/ holds the train-id labels, "
+                   "when not the dataset's (see cityscapes-labels --out)")
     p.add_argument("--seg-config", help="cityscapes: the evaluator's mmseg config, a file or a name among mmseg's "
                    "Cityscapes configs (e.g. segformer_mit-b0_8xb1-160k_cityscapes-1024x1024)")
     p.add_argument("--seg-checkpoint", help="cityscapes: the evaluator's weights, a file, a URL or 'zoo' (the model "
@@ -49,7 +51,7 @@ def _suite_options(args):
 
     return SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint, args.trust_checkpoint,
                         allow_download=args.allow_download, vgg_weights=args.vgg_weights,
-                        lpips_weights=args.lpips_weights)
+                        lpips_weights=args.lpips_weights, label_root=args.label_root)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "with cityscapesscripts' label table")
     p.add_argument("--data-root", type=Path, required=True, help="the folder holding leftImg8bit/ and gtFine/")
     p.add_argument("--force", action="store_true", help="rewrite existing train-id files")
+    p.add_argument("--out", type=Path, help="write the train ids under OUT/gtFine/ instead of beside the labelIds "
+                   "(a read-only dataset; then run with --label-root OUT)")
 
     p = sub.add_parser("doctor", help="what the suite needs, what was found (with checksums), how to get the rest")
     _suite_args(p)
@@ -308,8 +312,8 @@ def _auto_workers(args, spec) -> int:
 def cmd_cityscapes_labels(args) -> int:
     from bench.cityscapes import make_train_ids, validate
 
-    make_train_ids(args.data_root, force=args.force, log=_log)
-    counts = validate(args.data_root, _log)
+    make_train_ids(args.data_root, force=args.force, log=_log, out=args.out)
+    counts = validate(args.data_root, _log, args.out)
     _log(f"layout ok: {counts['train']} train / {counts['val']} val images")
     return 0
 

@@ -26,10 +26,11 @@ class Sample:
     label_path: Path
 
 
-def list_split(root: Path, split: str) -> list[Sample]:
-    """Every (image, label) pair of ``split``, sorted by id; clear errors on a wrong layout."""
+def list_split(root: Path, split: str, label_root: Path | None = None) -> list[Sample]:
+    """Every (image, label) pair of ``split``, sorted by id; clear errors on a wrong layout. Labels come from
+    ``label_root/gtFine`` when given (train ids written elsewhere for a read-only dataset), else ``root/gtFine``."""
     root = Path(root)
-    img_dir, gt_dir = root / "leftImg8bit" / split, root / "gtFine" / split
+    img_dir, gt_dir = root / "leftImg8bit" / split, Path(label_root or root) / "gtFine" / split
     if not root.is_dir():
         raise BenchError(f"dataset root {root} does not exist; pass the folder that holds leftImg8bit/ and gtFine/")
     for d, what in ((img_dir, "images"), (gt_dir, "labels")):
@@ -53,9 +54,11 @@ def list_split(root: Path, split: str) -> list[Sample]:
         samples.append(Sample(stem, p, lab))
     if unpaired:
         extra = ""
-        if any((gt_dir / s.split("_")[0] / f"{s}_gtFine_labelIds.png").is_file() for s in unpaired[:3]):
+        ids_dir = root / "gtFine" / split
+        if any((ids_dir / s.split("_")[0] / f"{s}_gtFine_labelIds.png").is_file() for s in unpaired[:3]):
             extra = (" (labelIds found: create the train-id files with "
-                     f"`python -m bench cityscapes-labels --data-root {root}`)")
+                     f"`python -m bench cityscapes-labels --data-root {root}`; for a read-only dataset add "
+                     "--out DIR, then run with --label-root DIR)")
         raise BenchError(f"{len(unpaired)} images of {split} have no {LABEL_SUFFIX} label, e.g. {unpaired[0]}{extra}")
     return samples
 
@@ -95,12 +98,12 @@ def read_label(path: Path) -> torch.Tensor:
     return torch.from_numpy(arr.astype(np.uint8))
 
 
-def check_split(root: Path, split: str) -> int:
+def check_split(root: Path, split: str, label_root: Path | None = None) -> int:
     """Every label file of ``split`` read and validated as a run reads it (mode, train ids), and its size against
     its image's (from the image header, without decoding it); returns the number of pairs."""
     from tqdm import tqdm
 
-    samples = list_split(root, split)
+    samples = list_split(root, split, label_root)
     for s in tqdm(samples, desc=f"checking {split} labels", unit="label", leave=False, disable=len(samples) < 200):
         label = read_label(s.label_path)
         try:
@@ -116,8 +119,9 @@ def check_split(root: Path, split: str) -> int:
 class SplitData:
     """The images and labels of one split, read once and kept in memory when ``cache``."""
 
-    def __init__(self, root: Path, split: str, cache: bool = True, limit: int | None = None) -> None:
-        self.samples = list_split(root, split)[:limit]
+    def __init__(self, root: Path, split: str, cache: bool = True, limit: int | None = None,
+                 label_root: Path | None = None) -> None:
+        self.samples = list_split(root, split, label_root)[:limit]
         self.split = split
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
 

@@ -85,9 +85,9 @@ def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
         from bench.data import check_split
 
         warnings: list[str] = []
-        counts = validate(Path(opts.data_root), warnings.append)
+        counts = validate(Path(opts.data_root), warnings.append, opts.label_root)
         for split in ("train", "val"):  # every label file, as a run reads it
-            check_split(Path(opts.data_root), split)
+            check_split(Path(opts.data_root), split, opts.label_root)
         return (f"{opts.data_root}: {counts['train']} train / {counts['val']} val, every label checked"
                 + "".join(f"; {w}" for w in warnings))
 

@@ -54,9 +54,10 @@ class Context:
         seg = self.segmenter
         self.weights = {"segmenter": {"config": seg.config_path, "checkpoint": seg.checkpoint_path,
                                       "sha256": seg.checkpoint_sha256}}
-        self.val = SplitData(root, "val")
-        self.val_curve_images = SplitData(root, "val", limit=VAL_CURVE_IMAGES)  # the validation curve's subset
-        train_split = SplitData(root, "train", cache=False)
+        labels = suite.label_root
+        self.val = SplitData(root, "val", label_root=labels)
+        self.val_curve_images = SplitData(root, "val", limit=VAL_CURVE_IMAGES, label_root=labels)  # curve subset
+        train_split = SplitData(root, "train", cache=False, label_root=labels)
         t0 = time.time()
         items = [train_split[i] for i in range(len(train_split))]
         odd = next((i for i, (im, _) in enumerate(items) if im.shape != items[0][0].shape), None)

@@ -39,11 +39,13 @@ class SuiteOptions:
     synthcity: SynthcitySpec = field(default_factory=SynthcitySpec)
     seg_train: object | None = None  # a seg_eval.train_embedded.SegTrainSpec; None: the default
     feature_train: object | None = None  # a losses.train_features.FeatureTrainSpec; None: the default
+    label_root: Path | None = None  # cityscapes: train-id labels under label_root/gtFine (a read-only dataset)
 
 
 class Suite:
     name: str
     trust_checkpoint = False
+    label_root: Path | None = None  # where gtFine/ lies when not beside leftImg8bit/
 
     def data_root(self, log=print) -> Path:
         raise NotImplementedError
@@ -212,6 +214,7 @@ class CityscapesSuite(Suite):
             raise BenchError("the cityscapes suite needs the dataset: pass --data-root DIR (the folder holding "
                              "leftImg8bit/ and gtFine/) or set CITYSCAPES_DATASET")
         self._root = Path(root)
+        self.label_root = Path(opts.label_root) if opts.label_root else None
         if not (opts.seg_config and opts.seg_checkpoint):
             raise BenchError("the cityscapes suite needs a segmenter: pass --seg-config (an mmseg Cityscapes config: "
                              "a file, or a name among mmseg's, e.g. segformer_mit-b0_8xb1-160k_cityscapes-1024x1024) "
@@ -228,7 +231,7 @@ class CityscapesSuite(Suite):
     def data_root(self, log=print) -> Path:
         from bench.cityscapes import validate
 
-        validate(self._root, log)  # clear errors on a wrong layout, missing train ids; warns on subsets
+        validate(self._root, log, self.label_root)  # a wrong layout, missing train ids; warns on subsets
         return self._root
 
     def segmenter_files(self, log=print) -> tuple[Path, Path]:

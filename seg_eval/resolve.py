@@ -70,8 +70,12 @@ def resolve_checkpoint(path_or_url: str | Path, config: Path | None = None, allo
             raise BenchError(f"the segmenter checkpoint is a URL and is not in the torch hub cache ({target}); "
                              "pass --allow-download to fetch it, or download it yourself and pass its path")
         log(f"downloading {text} -> {target}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(text, str(target), progress=False)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(text, str(target), progress=False)
+        except OSError as e:  # URLError, timeouts, DNS failures, a read-only hub cache
+            raise BenchError(f"cannot download {text} ({getattr(e, 'reason', None) or e}): offline or unreachable? "
+                             f"fetch it on a machine with internet into {target}, or pass the file's path") from None
         return target
     path = Path(path_or_url)
     if not path.is_file():

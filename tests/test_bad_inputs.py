@@ -241,3 +241,17 @@ def test_a_modified_synthcity_cache_is_refused_naming_the_file(tmp_path, damage,
     with pytest.raises(BenchError) as e:
         ensure_synthcity(spec, root=tmp_path, workers=1, log=lambda *_: None)
     assert message in str(e.value) and "delete" in str(e.value)
+
+
+def test_an_offline_download_says_so(tmp_path, monkeypatch):
+    import urllib.error
+
+    from seg_eval.resolve import resolve_checkpoint
+
+    def offline(url, dst, progress=True):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(BenchError, match="cannot download https://example.org/w.pth .*offline or unreachable"):
+        resolve_checkpoint("https://example.org/w.pth", None, allow_download=True, log=lambda *_: None)

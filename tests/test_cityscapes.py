@@ -199,3 +199,27 @@ def test_doctor_and_run_agree_on_bad_inputs(cityscapes, tmp_path, damage):
     assert not ok and message in "\n".join(lines)
     with pytest.raises(BenchError, match=message):
         run_grid(grid, build_suite("cityscapes", opts), tmp_path / "runs", log=lambda *_: None)
+
+
+def test_a_read_only_dataset_gets_its_train_ids_elsewhere(cityscapes, tmp_path, monkeypatch):
+    """cityscapes-labels --out DIR writes the train ids outside the dataset; --label-root DIR reads them there;
+    a dataset that refuses the write says so (simulated: permissions do not bind root, which CI may be)."""
+    import bench.cityscapes as cs
+    from bench.data import SplitData
+
+    original = cs.atomic_write_bytes
+
+    def read_only(path, data):
+        if str(path).startswith(str(cityscapes)):
+            raise PermissionError(13, "Permission denied", str(path))
+        original(path, data)
+
+    monkeypatch.setattr(cs, "atomic_write_bytes", read_only)
+    with pytest.raises(BenchError, match="Permission denied.*--out DIR"):
+        cs.make_train_ids(cityscapes, log=lambda *_: None)
+    out = tmp_path / "train_ids"
+    assert cs.make_train_ids(cityscapes, log=lambda *_: None, out=out) == 6
+    assert not list(cityscapes.glob("gtFine/*/*/*_labelTrainIds.png"))  # nothing written into the dataset
+    assert cs.validate(cityscapes, lambda *_: None, label_root=out) == {"train": 4, "val": 2}
+    image, label = SplitData(cityscapes, "val", label_root=out)[0]
+    assert image.shape[1:] == label.shape
