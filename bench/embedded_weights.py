@@ -44,7 +44,13 @@ class EmbeddedWeights:
             ckpt, manifest = folder / f"{self.stem}.pth", folder / f"{self.stem}.json"
             if not (ckpt.is_file() and manifest.is_file()):
                 continue
-            meta = json.loads(manifest.read_text())
+            try:
+                meta = json.loads(manifest.read_text())
+                if not isinstance(meta, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as e:
+                raise BenchError(f"{self.what} manifest {manifest} is unreadable ({e}); run `{self.prepare_command}` "
+                                 "to retrain the weights, or restore the file (git checkout for shipped ones)") from None
             if meta.get("sha256") != sha256_file(ckpt):
                 raise BenchError(f"{self.what} {ckpt} does not match its recorded checksum (corrupt?); "
                                  f"run `{self.prepare_command}` to retrain it")

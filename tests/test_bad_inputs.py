@@ -255,3 +255,23 @@ def test_an_offline_download_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(BenchError, match="cannot download https://example.org/w.pth .*offline or unreachable"):
         resolve_checkpoint("https://example.org/w.pth", None, allow_download=True, log=lambda *_: None)
+
+
+def test_a_truncated_weights_manifest_names_the_file(tmp_path):
+    from bench.embedded_weights import EmbeddedWeights
+
+    w = EmbeddedWeights("w", tmp_path, tmp_path / "shipped", "embedded segmenter", "python -m bench prepare --force")
+    w.checkpoint.write_bytes(b"x")
+    w.manifest.write_text('{"sha256": "ab')
+    with pytest.raises(BenchError, match=r"manifest .*w\.json is unreadable"):
+        w.locate()
+
+
+def test_an_unwritable_cache_says_where_to_point_it(tmp_path, monkeypatch):
+    from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(BenchError, match="set D2SM_BENCH_CACHE to a writable folder"):
+        ensure_synthcity(SynthcitySpec(height=32, width=64, n_train=2, n_val=2), root=blocker / "synthcity",
+                         workers=1, log=lambda *_: None)

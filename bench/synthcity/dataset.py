@@ -97,11 +97,17 @@ def ensure_synthcity(spec: SynthcitySpec = SynthcitySpec(), root: Path | None = 
     if _complete(out, spec):
         verify(out)
         return out
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / f".{spec.key()}.lock", "w") as lock:  # concurrent runs: one generates, the others wait
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _complete(out, spec):
-            _generate_into(out, base, spec, workers, log)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        with open(base / f".{spec.key()}.lock", "w") as lock:  # concurrent runs: one generates, the others wait
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not _complete(out, spec):
+                _generate_into(out, base, spec, workers, log)
+    except OSError as e:
+        from bench.errors import BenchError
+
+        raise BenchError(f"cannot write the synthcity data under {base} ({e.strerror or e}): set D2SM_BENCH_CACHE to "
+                         "a writable folder") from None
     return out
 
 
