@@ -99,8 +99,9 @@ def read_label(path: Path) -> torch.Tensor:
 
 
 def check_split(root: Path, split: str, label_root: Path | None = None) -> int:
-    """Every label file of ``split`` read and validated as a run reads it (mode, train ids), and its size against
-    its image's (from the image header, without decoding it); returns the number of pairs."""
+    """Every label file of ``split`` read and validated as a run reads it (mode, train ids), every image's PNG
+    structure verified (chunks and checksums: truncation, flipped bytes) and its size checked against its label's;
+    returns the number of pairs."""
     from tqdm import tqdm
 
     samples = list_split(root, split, label_root)
@@ -109,7 +110,8 @@ def check_split(root: Path, split: str, label_root: Path | None = None) -> int:
         try:
             with Image.open(s.image_path) as im:
                 size = im.size[::-1]
-        except OSError as e:
+                im.verify()
+        except (OSError, SyntaxError, ValueError) as e:
             raise BenchError(f"image {s.image_path} cannot be decoded ({e}): truncated or not a PNG; {REDO}") from None
         if tuple(label.shape) != tuple(size):
             raise BenchError(f"{s.image_id}: image {tuple(size)} and label {tuple(label.shape)} sizes differ")

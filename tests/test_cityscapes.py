@@ -179,7 +179,25 @@ def _label_size(root, tmp_path):
     return "sizes differ"
 
 
-@pytest.mark.parametrize("damage", [_out_of_range_second_val_label, _text_checkpoint, _label_size])
+def _truncated_second_val_image(root, tmp_path):
+    images = sorted(root.glob("leftImg8bit/val/*/*_leftImg8bit.png"))
+    images[1].write_bytes(images[1].read_bytes()[:-200])
+    return "cannot be decoded"
+
+
+def _rgb_label(root, tmp_path):
+    labels = sorted(root.glob("gtFine/val/*/*_labelTrainIds.png"))
+    Image.fromarray(np.zeros((64, 128, 3), np.uint8)).save(labels[0])
+    return "has mode RGB"
+
+
+def _checkpoint_of_other_classes(root, tmp_path):
+    _random_checkpoint(tmp_path / "fs.pth", classes=[f"class{i}" for i in range(19)])
+    return "classes"
+
+
+@pytest.mark.parametrize("damage", [_out_of_range_second_val_label, _text_checkpoint, _label_size,
+                                    _truncated_second_val_image, _rgb_label, _checkpoint_of_other_classes])
 def test_doctor_and_run_agree_on_bad_inputs(cityscapes, tmp_path, damage):
     """What doctor passes, run accepts; what run refuses, doctor reports (same checks, same message)."""
     from bench.cityscapes import make_train_ids
