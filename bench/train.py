@@ -158,6 +158,9 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     """
     if cfg.precision == "auto":
         raise ValueError("precision 'auto' must be resolved to fp32 or bf16 before training (bench.precision)")
+    if cfg.crop > min(images.shape[-2:]):  # never a smaller crop than the configuration (and the hash) say
+        raise BenchError(f"training crop {cfg.crop} is larger than the train images ({images.shape[-2]}x"
+                         f"{images.shape[-1]}): pass --set train.crop=N with N <= {min(images.shape[-2:])}")
     layout = torch.channels_last if cfg.bf16 else torch.contiguous_format
     torch.manual_seed(seed)
     uses_labels = getattr(objective, "uses_labels", False)

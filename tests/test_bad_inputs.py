@@ -275,3 +275,16 @@ def test_an_unwritable_cache_says_where_to_point_it(tmp_path, monkeypatch):
     with pytest.raises(BenchError, match="set D2SM_BENCH_CACHE to a writable folder"):
         ensure_synthcity(SynthcitySpec(height=32, width=64, n_train=2, n_val=2), root=blocker / "synthcity",
                          workers=1, log=lambda *_: None)
+
+
+def test_a_crop_larger_than_the_images_is_refused_not_capped(tmp_path):
+    from bench.config import TrainConfig
+    from bench.train import train
+    from losses import build_objective
+    from models import build_backbone
+
+    images = torch.randint(0, 256, (2, 3, 24, 40), dtype=torch.uint8)
+    with pytest.raises(BenchError, match="training crop 32 is larger than the train images"):
+        train(build_backbone("ffdnet_small", width=8, depth=3), build_objective("l1"), images,
+              TrainConfig(iterations=1, batch=1, crop=32), 0, tmp_path / "t.pth", torch.device("cpu"),
+              log=lambda *_: None)
