@@ -100,6 +100,22 @@ class Grid:
     def with_seeds(self, seeds: Iterable[int] | None) -> Grid:
         return replace(self, seeds=tuple(dict.fromkeys(seeds))) if seeds else self
 
+    def select(self, filters: Iterable[str]) -> Grid:
+        """The rows matching every ``KEY=VALUE`` filter (keys: backbone, objective, label; ``backbone=ffdnet``
+        matches the suite's ``ffdnet_small`` too); a filter matching no row is an error."""
+        entries = self.entries
+        for item in filters:
+            key, eq, value = item.partition("=")
+            if not eq or key not in ("backbone", "objective"):
+                raise BenchError(f"--only {item!r}: expected backbone=NAME or objective=NAME")
+            entries = tuple(e for e in entries if value in (getattr(e, key), getattr(e, key).removesuffix("_small"),
+                                                            backbone_for(getattr(e, key), "synthcity")))
+            if not entries:
+                names = sorted({getattr(e, key) for e in self.entries})
+                raise BenchError(f"--only {item!r}: no row of grid {self.name} has that {key} (it has "
+                                 f"{', '.join(names)})")
+        return replace(self, entries=entries)
+
     def with_overrides(self, items: Iterable[str]) -> Grid:
         """``--set`` items applied in order (``apply_override``)."""
         grid = self

@@ -85,3 +85,17 @@ def test_seeds_from_the_command_line_multiply_the_cells_and_keep_seed_0s():
     assert {c.cell_hash() for c in cells if c.seed == 0} == default
     plain = build_parser().parse_args(["run", "--grid", "smoke"])
     assert _grid(plain) == get_grid("smoke").with_precision(None)  # no seeds, no precision: the grid as registered
+
+
+def test_only_selects_rows_for_a_short_trial():
+    grid = get_grid("paper-table1").select(["backbone=cbdnet", "objective=d2sm"]).with_overrides(["train.iterations=200"])
+    [cell] = grid.cells("synthcity")
+    assert cell.backbone == "cbdnet_small" and cell.objective == "d2sm" and cell.train.iterations == 200
+    full = {c.cell_hash() for c in get_grid("paper-table1").cells("synthcity")}
+    assert cell.cell_hash() not in full  # a trial's length is part of its hash: it never passes for the real cell
+    import pytest
+
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="no row of grid paper-table1 has that backbone"):
+        get_grid("paper-table1").select(["backbone=dncnn"])
