@@ -487,6 +487,11 @@ def main(argv: list[str] | None = None) -> int:
                 "list": cmd_list, "status": cmd_status, "cityscapes-labels": cmd_cityscapes_labels,
                 "doctor": cmd_doctor, "exec": cmd_exec, "export": cmd_export}[args.command](args)
     except BenchError as e:  # unknown names (UnknownNameError) included
+        from bench.train import Interrupted
+
+        if isinstance(e, Interrupted):
+            print(f"interrupted: {e}", file=sys.stderr)
+            return 128 + e.signum
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
+import submitit
+
 from bench.run_spec import RunSpec, reset_once, submitit_job
 
 
@@ -23,12 +24,17 @@ class SlurmOptions:
     mem_gb: int = 32
 
 
+class CellJob(submitit.helpers.Checkpointable):
+    """One cell as a submitit job. A ``Checkpointable``: preempted or timed out, it is requeued with the same
+    arguments and the cell resumes from its training checkpoint (written every few minutes, and on the SIGTERM
+    that precedes preemption)."""
+
+    def __call__(self, spec_dict: dict, cell_id: str) -> dict:
+        return submitit_job(spec_dict, cell_id)
+
+
 def submit_cells(spec: RunSpec, slurm: SlurmOptions = SlurmOptions(), log=print) -> list:
     """Submit one job per pending cell of ``spec``; returns the submitit jobs (``job.result()`` waits)."""
-    try:
-        import submitit
-    except ImportError:
-        raise BenchError("--launcher submitit needs the submitit package: pip install submitit") from None
     from bench.cell_state import cell_state
     from bench.runner import validate
 
@@ -49,7 +55,7 @@ def submit_cells(spec: RunSpec, slurm: SlurmOptions = SlurmOptions(), log=print)
     jobs = []
     with executor.batch():
         for c in cells:
-            jobs.append(executor.submit(submitit_job, spec_dict, c.cell_hash()))
+            jobs.append(executor.submit(CellJob(), spec_dict, c.cell_hash()))
     log(f"submitted {len(jobs)} cells of grid {spec.grid.name} to {executor.cluster}: "
         + ", ".join(str(j.job_id) for j in jobs[:8]) + (" ..." if len(jobs) > 8 else ""))
     return jobs

@@ -28,7 +28,7 @@ from bench.grids import Grid
 from bench.progress import bar
 from bench.results import RESULT_FILE, CellResult, ReferenceResult, check_writable, write_result
 from bench.suites import Suite
-from bench.train import train
+from bench.train import Interrupted, train
 from losses import OBJECTIVES, build_objective
 from losses.registry import Resources, objective_needs, objective_params
 from models import BACKBONES, build_backbone
@@ -254,6 +254,8 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
                     log(f"[{finished + failed}/{len(todo)}] {cell.slug()}: " + ", ".join(
                         f"s{k} {v['psnr']:.2f} dB / {v['ssim']:.4f} / mIoU {v['miou']:.4f}" for k, v in m.items())
                         + f" ({time.time() - t0:.0f} s)")
+                except Interrupted:
+                    raise  # not the cell's failure: its checkpoint is written, the next run resumes it
                 except (BenchError, RuntimeError, ValueError) as e:
                     failed += 1
                     if distributed.is_main():

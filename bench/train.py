@@ -32,6 +32,44 @@ class TrainingDiverged(BenchError):
     """The loss became NaN or infinite."""
 
 
+class Interrupted(BenchError):
+    """SIGINT or SIGTERM stopped training after the current iteration, with a checkpoint written."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+CHECKPOINT_MINUTES = 10.0  # a checkpoint at least this often, whatever checkpoint_every says
+
+
+class _StopSignals:
+    """While active: SIGINT/SIGTERM only set ``received``, so training stops at an iteration boundary with a
+    checkpoint. Installed in the main thread of a single-process run only (elsewhere the defaults stay)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _StopSignals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and distributed.world() == 1:
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._previous[s] = signal.signal(s, self._note)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
 def draw_batch(images: torch.Tensor, cfg: TrainConfig, seed: int, it: int, labels: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(clean (B, 3, c, c) in [0, 1], noisy, sigma (B,) on the 0-1 scale, labels (B, c, c) int64 or None).
@@ -144,7 +182,8 @@ def load_trained_denoiser(cell: dict, ckpt_path: Path) -> Denoiser:
 def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: TrainConfig, seed: int,
           ckpt_path: Path, device: torch.device, log: Callable[[str], None] = print,
           labels: torch.Tensor | None = None, progress: Callable[[int], None] | None = None,
-          validate: Callable[[Denoiser], dict] | None = None, val_every: int = 0) -> dict:
+          validate: Callable[[Denoiser], dict] | None = None, val_every: int = 0,
+          checkpoint_minutes: float = CHECKPOINT_MINUTES) -> dict:
     """Train ``model`` in place up to ``cfg.iterations``; resume from ``ckpt_path`` if it exists. On return
     ``model`` holds the weights that are scored: the moving average's when ``cfg.ema_decay`` > 0.
 
@@ -153,6 +192,10 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     With ``validate`` and ``val_every``, ``validate(denoiser)`` (the scored weights in eval mode, no grad) is
     recorded every ``val_every`` iterations as the validation curve (kept in the checkpoint, so a resumed run
     has it whole).
+
+    A checkpoint is written every ``cfg.checkpoint_every`` iterations and at least every ``checkpoint_minutes``;
+    SIGINT or SIGTERM stops training at the end of the current iteration, writes a checkpoint and raises
+    ``Interrupted`` (a resumed run replays the same batches: they depend on (seed, iteration) alone).
 
     Returns a summary: iterations done in this call, seconds, the last logged loss terms.
     """
@@ -178,56 +221,67 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         curve = list(load_checkpoint(state, ckpt_path, objective).get("curve", []))
         log(f"resumed from {ckpt_path.name} at iteration {state.iteration}")
     start, t0 = state.iteration, time.time()
-    sums: dict[str, float] = {}
-    last_terms: dict[str, float] = {}
-    while state.iteration < cfg.iterations:
-        it = state.iteration
-        clean, noisy, sigma, crop_labels = draw_batch(images, cfg, seed, it, labels if uses_labels else None)
-        if world > 1:  # every rank drew the same batch; each trains on its slice, DDP averages the gradients
-            clean, noisy, sigma = clean[rank::world], noisy[rank::world], sigma[rank::world]
-            crop_labels = crop_labels[rank::world] if crop_labels is not None else None
-        clean, noisy, sigma = (clean.to(device, memory_format=layout), noisy.to(device, memory_format=layout),
-                               sigma.to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            restored = net(noisy, sigma) if world > 1 else model.restore(noisy, sigma)
-            loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
-        loss = loss.float()
-        if not math.isfinite(float(loss.detach())):
-            raise TrainingDiverged(f"loss is {float(loss.detach())} at iteration {it + 1} (terms {terms}); "
-                                   "lower the learning rate or the objective's weights")
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        state.optimizer.step()
-        state.scheduler.step()
-        if state.ema is not None:
-            state.ema.update_parameters(model)
-        state.iteration += 1
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + v
-        if progress:
-            progress(state.iteration)
-        n_log = min(50, cfg.iterations)
-        if state.iteration % n_log == 0 or state.iteration == cfg.iterations:
-            k = (state.iteration - 1) % n_log + 1
-            last_terms = {name: s / k for name, s in sums.items()}
-            sums = {}
-            log(f"iter {state.iteration}/{cfg.iterations} " + " ".join(f"{n} {v:.5f}" for n, v in last_terms.items())
-                + f" lr {state.scheduler.get_last_lr()[0]:.2e}")
-        if validate and val_every and distributed.is_main() and (
-                state.iteration % val_every == 0 or state.iteration == cfg.iterations):
-            scored = state.ema.module if state.ema is not None else model
-            scored.eval()
-            with torch.no_grad():
-                point = {"iteration": state.iteration, **validate(scored)}
-            scored.train()
-            curve.append(point)
-            log("validation " + " ".join(f"{k} {v:.4f}" for k, v in point.items() if k != "iteration"))
-        if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations:
-            if distributed.is_main():
-                save_checkpoint(state, ckpt_path, objective, extra={"curve": curve})
-            distributed.barrier()
+    with _StopSignals() as stop:  # SIGINT/SIGTERM: a checkpoint, then Interrupted
+        last_save = time.monotonic()
+        sums: dict[str, float] = {}
+        last_terms: dict[str, float] = {}
+        while state.iteration < cfg.iterations:
+            it = state.iteration
+            clean, noisy, sigma, crop_labels = draw_batch(images, cfg, seed, it, labels if uses_labels else None)
+            if world > 1:  # every rank drew the same batch; each trains on its slice, DDP averages the gradients
+                clean, noisy, sigma = clean[rank::world], noisy[rank::world], sigma[rank::world]
+                crop_labels = crop_labels[rank::world] if crop_labels is not None else None
+            clean, noisy, sigma = (clean.to(device, memory_format=layout), noisy.to(device, memory_format=layout),
+                                   sigma.to(device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                restored = net(noisy, sigma) if world > 1 else model.restore(noisy, sigma)
+                loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
+            loss = loss.float()
+            if not math.isfinite(float(loss.detach())):
+                raise TrainingDiverged(f"loss is {float(loss.detach())} at iteration {it + 1} (terms {terms}); "
+                                       "lower the learning rate or the objective's weights")
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            state.optimizer.step()
+            state.scheduler.step()
+            if state.ema is not None:
+                state.ema.update_parameters(model)
+            state.iteration += 1
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if progress:
+                progress(state.iteration)
+            n_log = min(50, cfg.iterations)
+            if state.iteration % n_log == 0 or state.iteration == cfg.iterations:
+                k = (state.iteration - 1) % n_log + 1
+                last_terms = {name: s / k for name, s in sums.items()}
+                sums = {}
+                log(f"iter {state.iteration}/{cfg.iterations} " + " ".join(f"{n} {v:.5f}" for n, v in last_terms.items())
+                    + f" lr {state.scheduler.get_last_lr()[0]:.2e}")
+            if validate and val_every and distributed.is_main() and (
+                    state.iteration % val_every == 0 or state.iteration == cfg.iterations):
+                scored = state.ema.module if state.ema is not None else model
+                scored.eval()
+                with torch.no_grad():
+                    point = {"iteration": state.iteration, **validate(scored)}
+                scored.train()
+                curve.append(point)
+                log("validation " + " ".join(f"{k} {v:.4f}" for k, v in point.items() if k != "iteration"))
+            due = time.monotonic() - last_save >= 60.0 * checkpoint_minutes
+            if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations or due or stop.received:
+                if distributed.is_main():
+                    save_checkpoint(state, ckpt_path, objective, extra={"curve": curve})
+                distributed.barrier()
+                last_save = time.monotonic()
+            if stop.received:
+                import signal
+
+                name = signal.Signals(stop.received).name
+                log(f"{name}: stopped at iteration {state.iteration}, checkpoint written")
+                raise Interrupted(f"{name} at iteration {state.iteration}/{cfg.iterations}: checkpoint {ckpt_path} "
+                                  "written; `bench run` resumes the cell from it", stop.received)
     if state.ema is not None:
         model.load_state_dict(state.evaluated_weights())
     model.eval()

@@ -51,6 +51,8 @@ def main() -> int:
     ap.add_argument("objectives")
     ap.add_argument("--kill-after-checkpoint", type=int)
     ap.add_argument("--kill-in-result-write", action="store_true")
+    ap.add_argument("--signal-at", nargs=2, metavar=("SIGNAL", "ITERATION"),
+                    help="send this signal (TERM, INT) to itself while drawing the batch of that iteration")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from bench import distributed
@@ -78,9 +80,27 @@ def main() -> int:
             original_fsync(fd)
 
         os.fsync = fsync_then_die
+    if args.signal_at:
+        import bench.train as train_module
+
+        name, at = args.signal_at[0], int(args.signal_at[1])
+        original_draw = train_module.draw_batch
+
+        def draw_then_signal(images, cfg, seed, it, labels=None):
+            if it == at:
+                os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+            return original_draw(images, cfg, seed, it, labels)
+
+        train_module.draw_batch = draw_then_signal
     grid = Grid("reliability", "test", product(("ffdnet_small",), tuple(args.objectives.split(","))),
                 test_sigmas=(25.0,), train={"synthcity": TRAIN})
-    before, finished, failed = run_grid(grid, suite(), args.results, device, log=lambda m: print(m, file=sys.stderr))
+    from bench.train import Interrupted
+
+    try:
+        before, finished, failed = run_grid(grid, suite(), args.results, device, log=lambda m: print(m, file=sys.stderr))
+    except Interrupted as e:
+        print(json.dumps({"interrupted": str(e)}))
+        return 128 + e.signum
     if not distributed.is_main():
         return 0
     print(json.dumps({"before": before, "finished": finished, "failed": failed}))

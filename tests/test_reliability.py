@@ -56,6 +56,26 @@ def test_kill_9_mid_training_resumes_to_the_uninterrupted_result(tmp_path, prepa
     assert a["metrics"]["25"]["miou"] == b["metrics"]["25"]["miou"]
 
 
+@pytest.mark.parametrize("name, code", [("TERM", 143), ("INT", 130)])
+def test_sigterm_and_ctrl_c_write_a_checkpoint_and_resume_to_the_uninterrupted_result(tmp_path, prepared, name, code):
+    """The signal arrives mid-iteration 13 (checkpoints every 10): the checkpoint of iteration 14 is written, the
+    process ends with one line, and the resumed cell ends where an uninterrupted run does."""
+    import torch
+
+    full = _drive(tmp_path / "a", "l1")
+    stopped = _drive(tmp_path / "b", "l1", "--signal-at", name, "13")
+    assert stopped.returncode == code, stopped.stderr
+    assert "checkpoint" in _summary(stopped.stdout)["interrupted"] and "Traceback" not in stopped.stderr
+    folder = next((tmp_path / "b" / "synthcity").glob("ffdnet_small__l1*"))
+    assert torch.load(folder / "train.pth", weights_only=True)["iteration"] == 14
+    assert not (folder / "failed.json").exists() and cell_state(folder).state == "pending"
+    resumed = _drive(tmp_path / "b", "l1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from train.pth at iteration 14" in (folder / "log.txt").read_text()
+    a, b = _cells(tmp_path / "a")["l1"], _cells(tmp_path / "b")["l1"]
+    assert full.returncode == 0 and a["metrics"]["25"]["per_image"] == b["metrics"]["25"]["per_image"]
+
+
 def test_kill_during_the_result_write_never_leaves_a_readable_half_result(tmp_path, prepared):
     killed = _drive(tmp_path, "l1", "--kill-in-result-write")
     assert killed.returncode == -9

@@ -238,3 +238,21 @@ def test_ssim_under_bf16_autocast_is_the_fp32_ssim():
         inside = ssim(x.bfloat16(), y)
     assert inside.dtype == torch.float32
     assert torch.allclose(inside, ssim(x.bfloat16().float(), y), atol=1e-6)
+
+
+def test_checkpoints_come_by_time_as_well_as_by_iterations(tmp_path, monkeypatch):
+    import bench.train as train_module
+
+    saved = []
+    original = train_module.save_checkpoint
+    monkeypatch.setattr(train_module, "save_checkpoint",
+                        lambda state, path, objective=None, extra=None: (saved.append(state.iteration),
+                                                                          original(state, path, objective, extra)))
+    cfg = TrainConfig(iterations=4, batch=2, crop=16, lr=1e-3, checkpoint_every=1000)
+    train(build_backbone("ffdnet_small", width=8, depth=3), build_objective("l1"), _images(), cfg, 0,
+          tmp_path / "t.pth", torch.device("cpu"), log=lambda *_: None, checkpoint_minutes=0.0)
+    assert saved == [1, 2, 3, 4]  # every iteration is "due" at 0 minutes
+    saved.clear()
+    train(build_backbone("ffdnet_small", width=8, depth=3), build_objective("l1"), _images(), cfg, 0,
+          tmp_path / "u.pth", torch.device("cpu"), log=lambda *_: None)
+    assert saved == [4]  # the default 10 minutes never came: only the last iteration
