@@ -24,6 +24,7 @@ from bench.results import RESULT_FILE, read_result
 LOCK_FILE = "lock"
 FAILED_FILE = "failed.json"
 CHECKPOINT_FILE = "train.pth"
+CHECKPOINT_NOTE = "train.pth.json"  # {"iteration": N} of the checkpoint, written with it
 LOG_FILE = "log.txt"
 _ITER = re.compile(r"iter (\d+)/(\d+)")
 
@@ -122,5 +123,11 @@ def cell_state(folder: Path) -> CellState:
         except (OSError, json.JSONDecodeError):
             reason = "failed.json unreadable"
         return CellState("failed", reason, it, total)
-    detail = "checkpoint to resume from" if (folder / CHECKPOINT_FILE).is_file() else ""
-    return CellState("pending", detail, it, total)
+    if (folder / CHECKPOINT_FILE).is_file():
+        try:  # the iteration a resume starts from (the log may have gone further before the process died)
+            it = int(json.loads((folder / CHECKPOINT_NOTE).read_text())["iteration"])
+            detail = f"resumes from its checkpoint at iteration {it}"
+        except (OSError, ValueError, KeyError, TypeError):
+            detail = "checkpoint to resume from"
+        return CellState("pending", detail, it, total)
+    return CellState("pending", "", it, total)

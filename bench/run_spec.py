@@ -167,7 +167,7 @@ def reset_once(spec: RunSpec) -> RunSpec:
     """Before several processes or jobs start: --rerun and --clean-failed become files removed here, once (each
     process doing it would redo cells another had just finished); returns the spec the processes run, with both
     off."""
-    from bench.cell_state import CHECKPOINT_FILE, FAILED_FILE, cell_state
+    from bench.cell_state import CHECKPOINT_FILE, CHECKPOINT_NOTE, FAILED_FILE, cell_state
     from bench.results import RESULT_FILE, check_writable
     from bench.runner import reset_cell_files
 
@@ -176,7 +176,7 @@ def reset_once(spec: RunSpec) -> RunSpec:
     for c in spec.cells():
         state = cell_state(base / c.dirname()).state
         if spec.options.rerun and state in ("done", "failed"):
-            reset_cell_files(base / c.dirname(), (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
+            reset_cell_files(base / c.dirname(), (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE, CHECKPOINT_NOTE))
         elif spec.options.clean_failed and state == "failed":
             reset_cell_files(base / c.dirname(), (FAILED_FILE,))
     return spec.with_options(rerun=False, clean_failed=False)

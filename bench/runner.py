@@ -18,7 +18,7 @@ import torch
 
 from bench import distributed
 from bench.atomic import atomic_write_json, sha256_file
-from bench.cell_state import CHECKPOINT_FILE, FAILED_FILE, CellLock, cell_state
+from bench.cell_state import CHECKPOINT_FILE, CHECKPOINT_NOTE, FAILED_FILE, CellLock, cell_state
 from bench.config import CellConfig
 from bench.data import SplitData
 from bench.environment import environment, peak_rss_mb
@@ -237,7 +237,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
                         skipped += 1
                         log(f"{cell.slug()}: running in another process; skipped")
                     elif rerun and states[cell].state in ("done", "failed"):
-                        reset_cell_files(folder, (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE))
+                        reset_cell_files(folder, (RESULT_FILE, FAILED_FILE, CHECKPOINT_FILE, CHECKPOINT_NOTE))
                     elif cell_state(folder).state == "done":  # finished by another process since we looked
                         go = False
                 if not distributed.broadcast(go):

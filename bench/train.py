@@ -127,6 +127,16 @@ def save_checkpoint(state: TrainState, path: Path, objective: Objective | None =
                 "objective": objective.train_state() if objective is not None else {},
                 "torch_rng": torch.get_rng_state(), "extra": extra or {}}, buf)
     atomic_write_bytes(path, buf.getvalue())
+    from bench.atomic import atomic_write_json
+
+    # what `bench status` shows without loading the weights: the iteration a resume starts from
+    atomic_write_json(checkpoint_note(path), {"iteration": state.iteration, "time": time.time()})
+
+
+def checkpoint_note(path: Path) -> Path:
+    """The small JSON beside a training checkpoint (``bench.cell_state.CHECKPOINT_NOTE`` for ``train.pth``): its
+    iteration, for ``bench status``."""
+    return Path(path).with_name(Path(path).name + ".json")
 
 
 def _read_checkpoint(path: Path) -> dict:

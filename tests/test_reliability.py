@@ -68,7 +68,8 @@ def test_sigterm_and_ctrl_c_write_a_checkpoint_and_resume_to_the_uninterrupted_r
     assert "checkpoint" in _summary(stopped.stdout)["interrupted"] and "Traceback" not in stopped.stderr
     folder = next((tmp_path / "b" / "synthcity").glob("ffdnet_small__l1*"))
     assert torch.load(folder / "train.pth", weights_only=True)["iteration"] == 14
-    assert not (folder / "failed.json").exists() and cell_state(folder).state == "pending"
+    st = cell_state(folder)
+    assert not (folder / "failed.json").exists() and st.state == "pending" and st.iteration == 14  # the resume point
     resumed = _drive(tmp_path / "b", "l1")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from train.pth at iteration 14" in (folder / "log.txt").read_text()
