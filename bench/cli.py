@@ -24,6 +24,9 @@ def _grid_args(p: argparse.ArgumentParser, default: str | None = "smoke") -> Non
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override the grid: train[.SUITE].FIELD=V, objective[.NAME].PARAM=V, backbone[.NAME].PARAM=V, "
                    "seeds=[0,1], test_sigmas=[25,50] (values in TOML syntax; part of every cell's hash)")
+    p.add_argument("--protocol", choices=("ours", "authors"), default=None,
+                   help="measurement protocol (default: ours): 'authors' shaves 64 px before PSNR/SSIM, seeds the "
+                   "test noise as their code does and centres the contextual loss by the target batch (see README)")
     p.add_argument("--only", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="only the grid's rows with this backbone=NAME and/or objective=NAME (a short trial on real "
                    "data: --only backbone=ffdnet objective=l1 --set train.iterations=200)")
@@ -210,7 +213,7 @@ def _grid(args, device: str = "cpu"):
 
     args.plugins = load_plugins(getattr(args, "plugin", []))
     grid = get_grid(args.grid).select(getattr(args, "only", [])).with_overrides(getattr(args, "set", []))
-    grid = grid.with_seeds(getattr(args, "seeds", None))
+    grid = grid.with_seeds(getattr(args, "seeds", None)).with_protocol(getattr(args, "protocol", None))
     if getattr(args, "suite", "x") is None:
         args.suite = grid.suite or "synthcity"
     if getattr(args, "suite", None):

@@ -53,9 +53,15 @@ class CellConfig:
     seed: int = 0
     backbone_kwargs: tuple[tuple[str, object], ...] = ()
     objective_kwargs: tuple[tuple[str, object], ...] = ()
+    protocol: str = "ours"  # measurement protocol (bench.protocol): "ours" or "authors"
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
+        """The configuration as JSON; the default protocol is left out, so cells measured before protocols
+        existed keep their hash."""
+        d = json.loads(json.dumps(asdict(self)))
+        if d["protocol"] == "ours":
+            del d["protocol"]
+        return d
 
     def cell_hash(self) -> str:
         canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -99,4 +105,4 @@ def cell_from_dict(d: dict) -> CellConfig:
     return CellConfig(suite=d["suite"], backbone=d["backbone"], objective=d["objective"], train=train,
                       test_sigmas=tuple(d["test_sigmas"]), seed=d["seed"],
                       backbone_kwargs=freeze(d.get("backbone_kwargs", ())),
-                      objective_kwargs=freeze(d.get("objective_kwargs", ())))
+                      objective_kwargs=freeze(d.get("objective_kwargs", ())), protocol=d.get("protocol", "ours"))

@@ -15,6 +15,7 @@ import torch
 from bench.data import SplitData
 from bench.metrics import psnr, ssim
 from bench.noise import eval_noise, quantize, to_unit
+from bench.protocol import shave
 from bench.synthcity.classes import CLASSES
 
 # restore(noisy (B, 3, H, W) float, sigma (B,) on the 0-1 scale) -> (B, 3, H, W) float
@@ -39,9 +40,11 @@ class RestoredBatch(NamedTuple):
 
 
 def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, seed: int, device: torch.device,
-                     batch: int = 8, amp: bool = False) -> Iterator[RestoredBatch]:
-    """The val images with the fixed test noise of (image id, sigma, seed), restored batch by batch on ``device``;
-    ``restore=None`` yields the clean images themselves."""
+                     batch: int = 8, amp: bool = False, protocol: str = "ours") -> Iterator[RestoredBatch]:
+    """The val images with the fixed test noise of (image id, sigma, seed) (the authors' protocol: their seeding),
+    restored batch by batch on ``device``; ``restore=None`` yields the clean images themselves."""
+    from bench.protocol import authors_noise
+
     for start in range(0, len(val), batch):
         idx = range(start, min(start + batch, len(val)))
         clean_u8 = torch.stack([val[i][0] for i in idx])
@@ -50,7 +53,9 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
         if restore is None:
             yield RestoredBatch(idx, clean, labels, None, clean_u8)
             continue
-        noise = torch.stack([eval_noise(val.samples[i].image_id, sigma, seed, tuple(clean.shape[1:])) for i in idx])
+        shape = tuple(clean.shape[1:])
+        noise = torch.stack([authors_noise(sigma, shape) if protocol == "authors"
+                             else eval_noise(val.samples[i].image_id, sigma, seed, shape) for i in idx])
         level = torch.full((len(idx),), sigma / 255.0)
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             restored = restore((clean + noise).to(device), level.to(device)).float()
@@ -59,8 +64,9 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
 
 def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...], seed: int, segmenter,
              device: torch.device, batch: int = 8, progress: Callable[[int], None] | None = None,
-             amp: bool = False) -> dict:
-    """Per sigma: mean PSNR/SSIM, mIoU, per-class IoU, IoU areas and per-image values.
+             amp: bool = False, protocol: str = "ours") -> dict:
+    """Per sigma: mean PSNR/SSIM, mIoU, per-class IoU, IoU areas and per-image values (``protocol`` "authors":
+    their noise seeding, PSNR/SSIM on the shaved image; the segmenter always sees the whole image).
 
     ``restore=None`` scores the clean images themselves (the "clean input" reference row); its
     PSNR is +inf and its SSIM 1 by definition.
@@ -73,11 +79,11 @@ def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...
         t0 = time.time()
         acc = IoUAccumulator(len(CLASSES))
         ids, p_all, s_all = [], [], []
-        for b in restored_batches(restore, val, sigma, seed, device, batch, amp):
+        for b in restored_batches(restore, val, sigma, seed, device, batch, amp, protocol):
             idx, clean, labels, out_u8 = b.idx, b.clean, b.labels, b.out_u8
-            scored = to_unit(out_u8)
-            p_all.append(psnr(scored, clean))
-            s_all.append(ssim(scored, clean))
+            scored, reference = shave(to_unit(out_u8), protocol), shave(clean, protocol)
+            p_all.append(psnr(scored, reference))
+            s_all.append(ssim(scored, reference))
             acc.update(segmenter.predict(out_u8), labels)
             ids += [val.samples[i].image_id for i in idx]
             if progress:

@@ -76,6 +76,7 @@ class Grid:
     train: dict[str, TrainConfig] = field(default_factory=lambda: dict(DEFAULT_TRAIN))
     plugins: tuple[str, ...] = ()  # what must be imported to build its cells (canonical: absolute paths for files)
     suite: str | None = None  # the suite a grid file asks for (the command line's --suite wins)
+    protocol: str = "ours"  # measurement protocol of every cell (bench.protocol)
 
     @property
     def pairs(self) -> tuple[tuple[str, str], ...]:
@@ -96,6 +97,16 @@ class Grid:
                 own["precision"] = resolve(own["precision"], device)
             entries.append(replace(e, train=_params(own)))
         return replace(self, train=train, entries=entries)
+
+    def with_protocol(self, protocol: str | None) -> Grid:
+        """Every cell measured with ``protocol`` ("ours" or "authors"; None: the grid's own)."""
+        from bench.protocol import PROTOCOLS
+
+        if protocol is None:
+            return self
+        if protocol not in PROTOCOLS:
+            raise BenchError(f"protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        return replace(self, protocol=protocol)
 
     def with_seeds(self, seeds: Iterable[int] | None) -> Grid:
         return replace(self, seeds=tuple(dict.fromkeys(seeds))) if seeds else self
@@ -138,10 +149,16 @@ class Grid:
         for e in grid.entries:
             backbone = backbone_for(e.backbone, suite)
             bk = _canonical(backbone_params(backbone, **dict(e.backbone_params)))
-            ok = _canonical(objective_params(e.objective, **dict(e.objective_params)))
+            own = dict(e.objective_params)
+            if self.protocol == "authors":  # the objective's own reading of the authors' protocol, unless set
+                from losses.registry import OBJECTIVES
+
+                own = {**getattr(OBJECTIVES.get(e.objective).factory, "authors_params", {}), **own}
+            ok = _canonical(objective_params(e.objective, **own))
             train = train_with(grid.train[suite], dict(e.train), f"grid {self.name}, {e.backbone} x {e.objective}")
             out += [CellConfig(suite=suite, backbone=backbone, objective=e.objective, train=train,
-                               test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok)
+                               test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok,
+                               protocol=self.protocol)
                     for s in self.seeds]
         return out
 
@@ -150,7 +167,7 @@ class Grid:
         return {"name": self.name, "description": self.description, "entries": [e.to_dict() for e in self.entries],
                 "test_sigmas": list(self.test_sigmas), "seeds": list(self.seeds),
                 "train": {s: json_ready(dataclasses.asdict(t)) for s, t in self.train.items()},
-                "plugins": list(self.plugins), "suite": self.suite}
+                "plugins": list(self.plugins), "suite": self.suite, "protocol": self.protocol}
 
 
 def grid_from_dict(d: dict) -> Grid:
@@ -160,7 +177,8 @@ def grid_from_dict(d: dict) -> Grid:
                 tuple(Entry(e["backbone"], e["objective"], _params(e["objective_params"]),
                             _params(e["backbone_params"]), _params(e["train"])) for e in d["entries"]),
                 tuple(float(s) for s in d["test_sigmas"]), tuple(d["seeds"]),
-                {s: train_from_dict(t) for s, t in d["train"].items()}, tuple(d["plugins"]), d.get("suite"))
+                {s: train_from_dict(t) for s, t in d["train"].items()}, tuple(d["plugins"]), d.get("suite"),
+                d.get("protocol", "ours"))
 
 
 def json_ready(v: Any) -> Any:

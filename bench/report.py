@@ -265,6 +265,11 @@ def render_report(results: list[dict], title: str, cell_ids: set[str] | None = N
     if paper:
         notes.append("Paper rows: the published value (our difference). Reduced embedded variants (`*_small`) are "
                      "compared with the paper's full backbones; on synthcity only the ordering is comparable.")
+        protocols = sorted({r["config"].get("protocol", "ours") for r in results if r.get("kind") == "cell"})
+        if protocols != ["authors"]:
+            notes.append(f"**Warning**: our rows were measured with protocol {', '.join(protocols)}, the paper's with the "
+                         "authors' (PSNR/SSIM after a 64 px border shave, their noise seeding, contextual centred by the "
+                         "target batch); run with `--protocol authors` to compare like with like.")
     weights = {r["weights"]["segmenter"]["sha256"][:12] for r in results if r.get("weights", {}).get("segmenter")}
     if len(weights) == 1:
         notes.append(f"Segmenter weights sha256: {weights.pop()}.")

@@ -39,7 +39,8 @@ def reference_dirname(cells: list[CellConfig]) -> str:
     import hashlib
     import json
 
-    key = json.dumps({"sigmas": cells[0].test_sigmas, "seed": cells[0].seed}, sort_keys=True)
+    extra = {"protocol": cells[0].protocol} if cells[0].protocol != "ours" else {}
+    key = json.dumps({"sigmas": cells[0].test_sigmas, "seed": cells[0].seed, **extra}, sort_keys=True)
     return f"reference-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
@@ -95,7 +96,7 @@ VAL_CURVE_IMAGES, VAL_CURVE_SIGMA = 16, 50.0
 def _curve_point(ctx: Context, model, cell: CellConfig) -> dict:
     """PSNR and mIoU at sigma 50 on the first val images: one point of the validation curve (Figure 5)."""
     m = evaluate(model.restore, ctx.val_curve_images, (VAL_CURVE_SIGMA,), cell.seed, ctx.segmenter, ctx.device,
-                 amp=cell.train.bf16)[f"{VAL_CURVE_SIGMA:g}"]
+                 amp=cell.train.bf16, protocol=cell.protocol)[f"{VAL_CURVE_SIGMA:g}"]
     return {"psnr": m["psnr"], "miou": m["miou"]}
 
 
@@ -111,10 +112,10 @@ def run_reference(ctx: Context, cells: list[CellConfig], folder: Path) -> None:
         return
     c = cells[0]
     t0 = time.time()
-    noisy = evaluate(identity_restore, ctx.val, c.test_sigmas, c.seed, ctx.segmenter, ctx.device)
-    clean = evaluate(None, ctx.val, (), c.seed, ctx.segmenter, ctx.device)["clean"]
+    noisy = evaluate(identity_restore, ctx.val, c.test_sigmas, c.seed, ctx.segmenter, ctx.device, protocol=c.protocol)
+    clean = evaluate(None, ctx.val, (), c.seed, ctx.segmenter, ctx.device, protocol=c.protocol)["clean"]
     write_result(folder, ReferenceResult(
-        config={"suite": c.suite, "test_sigmas": list(c.test_sigmas), "seed": c.seed},
+        config={"suite": c.suite, "test_sigmas": list(c.test_sigmas), "seed": c.seed, "protocol": c.protocol},
         metrics={"noisy input": noisy, "clean input": {f"{s:g}": clean for s in c.test_sigmas}},
         weights=ctx.weights, env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2)))
     ctx.log(f"reference rows written ({time.time() - t0:.1f} s)")
@@ -150,7 +151,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
             return None
         t0 = time.time()
         metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device,
-                           amp=cell.train.bf16)
+                           amp=cell.train.bf16, protocol=cell.protocol)
         from bench.plugins import loaded
 
         result = CellResult(

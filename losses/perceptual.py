@@ -50,14 +50,16 @@ class LPIPSObjective(L1Objective):
         return l1 + term, terms
 
 
-def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.1, eps: float = 1e-5,
+                          center: str = "image") -> torch.Tensor:
     """Contextual similarity CX(x, y) per image (Mechrez et al., ECCV 2018), cosine distance.
 
     x, y: (B, C, H, W) features of the output and the target. Returns (B,) in (0, 1]; 1 when every
-    target feature has an output feature much closer than all others.
+    target feature has an output feature much closer than all others. ``center``: both centred by the target's
+    mean per image ("image") or over the batch and space ("target_batch", the authors' ``center_by_T``).
     """
     b, c = x.shape[:2]
-    mu = y.mean((2, 3), keepdim=True)
+    mu = y.mean((0, 2, 3), keepdim=True) if center == "target_batch" else y.mean((2, 3), keepdim=True)
     xs = F.normalize((x - mu).flatten(2), dim=1)  # (B, C, N)
     ys = F.normalize((y - mu).flatten(2), dim=1)  # (B, C, M)
     dist = 1.0 - torch.bmm(xs.transpose(1, 2), ys)  # (B, N, M): cosine distance of output i to target j
@@ -71,18 +73,21 @@ class ContextualObjective(L1Objective):
     """L1 + w * -log CX(Phi(restored), Phi(clean)) at conv3_2, h = 0.1 (Mechrez et al.)."""
 
     needs = frozenset({"features"})
+    authors_params = {"center": "target_batch"}  # what --protocol authors sets (their center_by_T)
 
     def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, weight: float = 0.005,
-                 l1_weight: float = 1.0, **noise_terms):
+                 l1_weight: float = 1.0, center: str = "image", **noise_terms):
         super().__init__(l1_weight, **noise_terms)
+        if center not in ("image", "target_batch"):
+            raise ValueError(f"center {center!r}: expected image or target_batch")
         self.use_frozen(features=features)
-        self.layer, self.h, self.weight = layer, h, weight
+        self.layer, self.h, self.weight, self.center = layer, h, weight, center
 
     def forward(self, restored, clean, batch=None):
         l1, terms = super().forward(restored, clean, batch)
         fr = self.features(restored, [self.layer])[self.layer]
         with torch.no_grad():
             fc = self.features(clean, [self.layer])[self.layer]
-        term = self.weight * -torch.log(contextual_similarity(fr, fc, self.h)).mean()
+        term = self.weight * -torch.log(contextual_similarity(fr, fc, self.h, center=self.center)).mean()
         terms["contextual"] = float(term.detach())
         return l1 + term, terms
