@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", action="store_const", dest="precision", const="bf16", help="the same as --precision bf16")
     p.add_argument("--val-every", type=int, default=0, metavar="N",
                    help="record validation PSNR/mIoU (sigma 50, 16 val images) every N iterations (Figure 5 curves)")
+    p.add_argument("--eval-batch", type=_at_least(1), default=None, metavar="N",
+                   help="images per restoration batch in scoring (default: from the image size, 8 for synthcity, 1 "
+                   "for 2048x1024)")
+    p.add_argument("--eval-tile", type=_at_least(0), default=0, metavar="PX",
+                   help="restore in tiles of PX with 64 px overlap (the whole-image result within 1e-4 for local "
+                   "networks) where a full image does not fit in memory (default 0: whole images)")
     p.add_argument("--report", action="store_true", help="print the grid's table when done")
     p.add_argument("--rerun", action="store_true", help="recompute finished (and failed) cells from scratch")
     p.add_argument("--clean-failed", action="store_true", help="retry failed cells (from their last checkpoint)")
@@ -227,7 +233,8 @@ def _run_spec(args, grid):
     from bench.run_spec import RunOptions, RunSpec
 
     options = RunOptions(device=args.device, threads=args.threads or 1, val_every=args.val_every, rerun=args.rerun,
-                         clean_failed=args.clean_failed, shard=args.shard)
+                         clean_failed=args.clean_failed, shard=args.shard, eval_batch=args.eval_batch,
+                         eval_tile=args.eval_tile)
     return RunSpec(grid, args.suite, args.results, _suite_options(args), options,
                    tuple(dict.fromkeys(args.plugins + grid.plugins)))
 

@@ -40,10 +40,19 @@ class RestoredBatch(NamedTuple):
 
 
 def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, seed: int, device: torch.device,
-                     batch: int = 8, amp: bool = False, protocol: str = "ours") -> Iterator[RestoredBatch]:
+                     batch: int | None = None, amp: bool = False, protocol: str = "ours",
+                     tile: int = 0) -> Iterator[RestoredBatch]:
     """The val images with the fixed test noise of (image id, sigma, seed) (the authors' protocol: their seeding),
     restored batch by batch on ``device``; ``restore=None`` yields the clean images themselves."""
     from bench.protocol import authors_noise
+    from bench.tiling import auto_batch, restore_tiled
+
+    if batch is None:  # from the image size: memory stays bounded for full-size images
+        h, w = val[0][0].shape[1:] if len(val) else (1, 1)
+        batch = auto_batch(h, w)
+    if tile and restore is not None:
+        whole = restore
+        restore = lambda x, s: restore_tiled(whole, x, s, tile)  # noqa: E731
 
     for start in range(0, len(val), batch):
         idx = range(start, min(start + batch, len(val)))
@@ -63,8 +72,8 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
 
 
 def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...], seed: int, segmenter,
-             device: torch.device, batch: int = 8, progress: Callable[[int], None] | None = None,
-             amp: bool = False, protocol: str = "ours") -> dict:
+             device: torch.device, batch: int | None = None, progress: Callable[[int], None] | None = None,
+             amp: bool = False, protocol: str = "ours", tile: int = 0) -> dict:
     """Per sigma: mean PSNR/SSIM, mIoU, per-class IoU, IoU areas and per-image values (``protocol`` "authors":
     their noise seeding, PSNR/SSIM on the shaved image; the segmenter always sees the whole image).
 
@@ -79,7 +88,7 @@ def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...
         t0 = time.time()
         acc = IoUAccumulator(len(CLASSES))
         ids, p_all, s_all = [], [], []
-        for b in restored_batches(restore, val, sigma, seed, device, batch, amp, protocol):
+        for b in restored_batches(restore, val, sigma, seed, device, batch, amp, protocol, tile):
             idx, clean, labels, out_u8 = b.idx, b.clean, b.labels, b.out_u8
             scored, reference = shave(to_unit(out_u8), protocol), shave(clean, protocol)
             p_all.append(psnr(scored, reference))

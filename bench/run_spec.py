@@ -35,6 +35,8 @@ class RunOptions:
     rerun: bool = False  # recompute finished and failed cells from scratch
     clean_failed: bool = False  # retry failed cells from their last checkpoint
     shard: tuple[int, int] | None = None  # cells i, i + n, ... for (i, n)
+    eval_batch: int | None = None  # images per restoration batch (None: from the image size)
+    eval_tile: int = 0  # restore in tiles of this side with overlap (0: whole images)
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def execute(spec: RunSpec, only: set[str] | None = None, log: Callable[[str], No
     torch.set_num_threads(o.threads)
     device = distributed.init_from_env(o.device)  # under torchrun: join the group, one device per rank
     return run_grid(spec.grid, build_suite(spec.suite, spec.suite_options), spec.results, device, log=log,
-                    rerun=o.rerun, clean_failed=o.clean_failed, shard=o.shard, only=only, val_every=o.val_every)
+                    rerun=o.rerun, clean_failed=o.clean_failed, shard=o.shard, only=only, val_every=o.val_every,
+                    eval_batch=o.eval_batch, eval_tile=o.eval_tile)
 
 
 def _host() -> str:

@@ -47,8 +47,10 @@ def reference_dirname(cells: list[CellConfig]) -> str:
 class Context:
     """What every cell of a run shares: the suite's data (in memory), its segmenter, its weights."""
 
-    def __init__(self, suite: Suite, device: str, log: Callable[[str], None], val_every: int = 0) -> None:
+    def __init__(self, suite: Suite, device: str, log: Callable[[str], None], val_every: int = 0,
+                 eval_batch: int | None = None, eval_tile: int = 0) -> None:
         self.suite, self.device, self.log, self.val_every = suite, torch.device(device), log, val_every
+        self.eval = {"batch": eval_batch, "tile": eval_tile}  # restoration memory: images per batch, tile side
         root = suite.data_root(log)
         self.segmenter = suite.build_segmenter(device, log)
         self.segmenter.probe()  # compiled-op or shape problems surface here, before any training
@@ -96,7 +98,7 @@ VAL_CURVE_IMAGES, VAL_CURVE_SIGMA = 16, 50.0
 def _curve_point(ctx: Context, model, cell: CellConfig) -> dict:
     """PSNR and mIoU at sigma 50 on the first val images: one point of the validation curve (Figure 5)."""
     m = evaluate(model.restore, ctx.val_curve_images, (VAL_CURVE_SIGMA,), cell.seed, ctx.segmenter, ctx.device,
-                 amp=cell.train.bf16, protocol=cell.protocol)[f"{VAL_CURVE_SIGMA:g}"]
+                 amp=cell.train.bf16, protocol=cell.protocol, **ctx.eval)[f"{VAL_CURVE_SIGMA:g}"]
     return {"psnr": m["psnr"], "miou": m["miou"]}
 
 
@@ -151,7 +153,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
             return None
         t0 = time.time()
         metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device,
-                           amp=cell.train.bf16, protocol=cell.protocol)
+                           amp=cell.train.bf16, protocol=cell.protocol, **ctx.eval)
         from bench.plugins import loaded
 
         result = CellResult(
@@ -160,7 +162,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
             seed=cell.seed, precision=cell.train.precision, weights=ctx.weights_for(cell.objective),
             env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
             parameters=sum(p.numel() for p in model.parameters()), peak_rss_mb=peak_rss_mb(),
-            run={"val_every": ctx.val_every, "plugins": list(loaded())})
+            run={"val_every": ctx.val_every, "plugins": list(loaded()), "eval": ctx.eval})
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)
         log("done")
@@ -187,7 +189,8 @@ def reset_cell_files(folder: Path, names: tuple[str, ...]) -> None:
 
 def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
              log: Callable[[str], None] = print, rerun: bool = False, clean_failed: bool = False,
-             shard: tuple[int, int] | None = None, only: set[str] | None = None, val_every: int = 0) -> tuple[int, int, int]:
+             shard: tuple[int, int] | None = None, only: set[str] | None = None, val_every: int = 0,
+             eval_batch: int | None = None, eval_tile: int = 0) -> tuple[int, int, int]:
     """Train and score the grid's pending cells; returns (done before, finished now, failed).
 
     Each cell runs under its lock, so any number of processes (workers, job-array shards, a second
@@ -221,7 +224,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
         + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
     if not todo and (ref / RESULT_FILE).is_file():
         return len(done), 0, len(corrupt) + len(failed_before)
-    ctx = Context(suite, device, log, val_every)
+    ctx = Context(suite, device, log, val_every, eval_batch, eval_tile)
     if distributed.is_main():
         with CellLock(ref) as lock:
             if lock.acquire():
