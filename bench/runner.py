@@ -62,16 +62,12 @@ class Context:
         self.val_curve_images = SplitData(root, "val", limit=VAL_CURVE_IMAGES, label_root=labels)  # curve subset
         train_split = SplitData(root, "train", cache=False, label_root=labels)
         t0 = time.time()
-        items = [train_split[i] for i in range(len(train_split))]
-        odd = next((i for i, (im, _) in enumerate(items) if im.shape != items[0][0].shape), None)
-        if odd is not None:
-            s = train_split.samples
-            raise BenchError(f"train images differ in size: {s[odd].image_path} is {tuple(items[odd][0].shape[1:])} but "
-                             f"{s[0].image_path} is {tuple(items[0][0].shape[1:])}; this runner needs one size per "
-                             "split (resize or crop the dataset)")
-        self.train_images = torch.stack([im for im, _ in items])
-        self.train_labels = torch.stack([lb for _, lb in items])
-        log(f"{suite.name}: {len(train_split)} train / {len(self.val)} val images ({time.time() - t0:.1f} s to load)")
+        from bench.paths import cache_root
+        from bench.streaming import decoded_split
+
+        # streamed from a decoded on-disk cache: memory does not grow with the number of images
+        self.train_images, self.train_labels = decoded_split(train_split.samples, cache_root() / "decoded", log)
+        log(f"{suite.name}: {len(train_split)} train / {len(self.val)} val images ({time.time() - t0:.1f} s to open)")
         self.resources = Resources(features=self._features, lpips=self._lpips, segmenter=self._frozen_segmenter)
 
     def _features(self):

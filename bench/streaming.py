@@ -1,0 +1,111 @@
+"""Training images streamed from a decoded on-disk cache instead of held in memory.
+
+The first run over a split decodes every image and label once (validating each, as ``SplitData`` does) into two
+uint8 ``numpy`` memmaps under ``<cache>/decoded/<key>/`` (key: the files' paths, sizes and modification times), and
+marks the folder complete with a manifest written last. Training crops then read only the pages they touch, so a
+process's memory does not grow with the number of images, and later runs (and every worker) start at once. The
+views answer the indexing ``bench.crops.random_crops`` does, so batches are bit-identical to in-memory tensors:
+exact resume and every seed's numbers are unchanged.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.data import Sample, read_image, read_label
+from bench.errors import BenchError
+
+
+class MemmapView:
+    """A read-only (N, ...) uint8 array on disk that indexes like a tensor and returns tensors."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array = array
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self._array.shape)
+
+    def __len__(self) -> int:
+        return self._array.shape[0]
+
+    def __getitem__(self, index) -> torch.Tensor:
+        return torch.from_numpy(np.array(self._array[index], copy=True))  # a copy: the view is read-only
+
+
+def _key(samples: list[Sample]) -> str:
+    h = hashlib.sha256()
+    for s in samples:
+        for p in (s.image_path, s.label_path):
+            st = p.stat()
+            h.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except OSError as e:
+        raise BenchError(f"image {path} cannot be decoded ({e}): truncated or not a PNG") from None
+
+
+def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None] = print) -> tuple[MemmapView, MemmapView]:
+    """(images (N, 3, H, W), labels (N, H, W)) of ``samples`` as on-disk views; built once (validated) if absent."""
+    if not samples:
+        raise BenchError("no training images")
+    import fcntl
+
+    folder = Path(cache) / _key(samples)
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with open(folder.parent / f".{folder.name}.lock", "w") as lock:  # workers: one builds, others wait
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not manifest.is_file():
+                    _build(samples, folder, log)
+        except OSError as e:
+            raise BenchError(f"cannot write the decoded training cache under {folder.parent} ({e.strerror or e}): "
+                             "set D2SM_BENCH_CACHE to a writable folder") from None
+    meta = json.loads(manifest.read_text())
+    n, h, w = meta["count"], meta["height"], meta["width"]
+    images = np.lib.format.open_memmap(folder / "images.npy", mode="r")
+    labels = np.lib.format.open_memmap(folder / "labels.npy", mode="r")
+    if images.shape != (n, 3, h, w) or labels.shape != (n, h, w):
+        raise BenchError(f"decoded cache {folder} is inconsistent with its manifest; delete the folder to rebuild it")
+    return MemmapView(images), MemmapView(labels)
+
+
+def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> None:
+    from bench.atomic import atomic_write_json
+
+    sizes = [_image_size(s.image_path) for s in samples]  # headers only: a size mismatch fails before decoding
+    odd = next((i for i, hw in enumerate(sizes) if hw != sizes[0]), None)
+    if odd is not None:
+        raise BenchError(f"train images differ in size: {samples[odd].image_path} is {sizes[odd]} but "
+                         f"{samples[0].image_path} is {sizes[0]}; this runner needs one size per split (resize or "
+                         "crop the dataset)")
+    h, w = sizes[0]
+    t0 = time.time()
+    log(f"decoding {len(samples)} training images into {folder} (once; later runs read crops from it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8, shape=(len(samples), 3, h, w))
+    labels = np.lib.format.open_memmap(folder / "labels.npy", mode="w+", dtype=np.uint8, shape=(len(samples), h, w))
+    for i, s in enumerate(samples):
+        image, label = read_image(s.image_path), read_label(s.label_path)
+        if tuple(label.shape) != (h, w):
+            raise BenchError(f"{s.image_id}: image {(h, w)} and label {tuple(label.shape)} sizes differ")
+        images[i], labels[i] = image.numpy(), label.numpy()
+    images.flush()
+    labels.flush()
+    del images, labels
+    atomic_write_json(folder / "manifest.json", {"count": len(samples), "height": h, "width": w,
+                                                 "seconds": round(time.time() - t0, 1)})
