@@ -20,7 +20,6 @@ from bench import distributed
 from bench.atomic import atomic_write_json, sha256_file
 from bench.cell_state import CHECKPOINT_FILE, CHECKPOINT_NOTE, FAILED_FILE, CellLock, cell_state
 from bench.config import CellConfig
-from bench.data import SplitData
 from bench.environment import environment, peak_rss_mb
 from bench.errors import BenchError
 from bench.evaluate import evaluate, identity_restore
@@ -57,16 +56,16 @@ class Context:
         seg = self.segmenter
         self.weights = {"segmenter": {"config": seg.config_path, "checkpoint": seg.checkpoint_path,
                                       "sha256": seg.checkpoint_sha256}}
-        labels = suite.label_root
-        self.val = SplitData(root, "val", label_root=labels)
-        self.val_curve_images = SplitData(root, "val", limit=VAL_CURVE_IMAGES, label_root=labels)  # curve subset
-        train_split = SplitData(root, "train", cache=False, label_root=labels)
-        t0 = time.time()
         from bench.paths import cache_root
-        from bench.streaming import decoded_split
+        from bench.streaming import decoded
 
-        # streamed from a decoded on-disk cache: memory does not grow with the number of images
-        self.train_images, self.train_labels = decoded_split(train_split.samples, cache_root() / "decoded", log)
+        # train and val streamed from a decoded on-disk cache: memory does not grow with the number of images
+        t0 = time.time()
+        cache, labels = cache_root() / "decoded", suite.label_root
+        self.val = decoded(root, "val", cache, log, labels)
+        self.val_curve_images = decoded(root, "val", cache, log, labels, limit=VAL_CURVE_IMAGES)  # curve subset
+        train_split = decoded(root, "train", cache, log, labels)
+        self.train_images, self.train_labels = train_split.images, train_split.labels
         log(f"{suite.name}: {len(train_split)} train / {len(self.val)} val images ({time.time() - t0:.1f} s to open)")
         self.resources = Resources(features=self._features, lpips=self._lpips, segmenter=self._frozen_segmenter)
 

@@ -90,7 +90,7 @@ def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> N
     sizes = [_image_size(s.image_path) for s in samples]  # headers only: a size mismatch fails before decoding
     odd = next((i for i, hw in enumerate(sizes) if hw != sizes[0]), None)
     if odd is not None:
-        raise BenchError(f"train images differ in size: {samples[odd].image_path} is {sizes[odd]} but "
+        raise BenchError(f"images of one split differ in size: {samples[odd].image_path} is {sizes[odd]} but "
                          f"{samples[0].image_path} is {sizes[0]}; this runner needs one size per split (resize or "
                          "crop the dataset)")
     h, w = sizes[0]
@@ -109,3 +109,42 @@ def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> N
     del images, labels
     atomic_write_json(folder / "manifest.json", {"count": len(samples), "height": h, "width": w,
                                                  "seconds": round(time.time() - t0, 1)})
+
+
+class DecodedSplit:
+    """A split read from the decoded cache, with ``SplitData``'s interface (``len``, ``[i] -> (image (3, H, W),
+    label (H, W))`` uint8 tensors, ``samples``): val images streamed too, memory bounded."""
+
+    def __init__(self, samples: list[Sample], images: MemmapView, labels: MemmapView, limit: int | None = None) -> None:
+        self.samples = samples[:limit]
+        self._images, self._labels = images, labels
+
+    @property
+    def images(self) -> MemmapView:
+        """(N, 3, H, W) uint8 of the whole split (training crops index it)."""
+        return self._images
+
+    @property
+    def labels(self) -> MemmapView:
+        """(N, H, W) uint8 train ids of the whole split."""
+        return self._labels
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def ids(self) -> list[str]:
+        return [s.image_id for s in self.samples]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < len(self.samples):
+            raise IndexError(i)
+        return self._images[i], self._labels[i]
+
+
+def decoded(root: Path, split: str, cache: Path, log: Callable[[str], None] = print, label_root: Path | None = None,
+            limit: int | None = None) -> DecodedSplit:
+    """``split`` of the dataset at ``root`` through the decoded cache (built once)."""
+    from bench.data import list_split
+
+    samples = list_split(root, split, label_root)
+    return DecodedSplit(samples, *decoded_split(samples, cache, log), limit=limit)
