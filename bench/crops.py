@@ -14,13 +14,20 @@ def random_crops(images: torch.Tensor, labels: torch.Tensor | None, batch: int, 
     """``batch`` crops of side ``min(crop, H, W)`` with a random flip/transpose each.
 
     images: (N, 3, H, W) uint8; labels: (N, H, W) uint8 or None. Returns (B, 3, c, c) uint8 and
-    (B, c, c) uint8 (or None), the same geometry for both.
+    (B, c, c) uint8 (or None), the same geometry for both. Images of different sizes (a view with ``sizes``,
+    ``bench.streaming.RaggedView``; its shape gives the smallest H, W) get positions drawn within each image.
     """
     n, _, h, w = images.shape
     c = min(crop, h, w)
     idx = torch.randint(0, n, (batch,), generator=g).tolist()
-    ys = torch.randint(0, h - c + 1, (batch,), generator=g).tolist()
-    xs = torch.randint(0, w - c + 1, (batch,), generator=g).tolist()
+    sizes = getattr(images, "sizes", None)
+    if sizes is None:  # one size: the draws every existing cell was trained with
+        ys = torch.randint(0, h - c + 1, (batch,), generator=g).tolist()
+        xs = torch.randint(0, w - c + 1, (batch,), generator=g).tolist()
+    else:
+        u = torch.rand((2, batch), generator=g, dtype=torch.float64)
+        ys = [int(u[0, k] * (int(sizes[i][0]) - c + 1)) for k, i in enumerate(idx)]
+        xs = [int(u[1, k] * (int(sizes[i][1]) - c + 1)) for k, i in enumerate(idx)]
     aug = torch.randint(0, 8, (batch,), generator=g).tolist()
     crops, labs = [], []
     for i, y, x, a in zip(idx, ys, xs, aug, strict=True):

@@ -54,8 +54,7 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
         whole = restore
         restore = lambda x, s: restore_tiled(whole, x, s, tile)  # noqa: E731
 
-    for start in range(0, len(val), batch):
-        idx = range(start, min(start + batch, len(val)))
+    for idx in _same_size_runs(val, batch):
         clean_u8 = torch.stack([val[i][0] for i in idx])
         labels = torch.stack([val[i][1] for i in idx])
         clean = to_unit(clean_u8)
@@ -69,6 +68,18 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             restored = restore((clean + noise).to(device), level.to(device)).float()
         yield RestoredBatch(idx, clean, labels, restored, quantize(restored).cpu())
+
+
+def _same_size_runs(val: SplitData, batch: int) -> Iterator[range]:
+    """Consecutive indices of at most ``batch`` images of one size (a split may mix sizes)."""
+    size = getattr(val, "image_size", None) or (lambda i: tuple(val[i][0].shape))
+    start = 0
+    while start < len(val):
+        end, first = start + 1, size(start)
+        while end < len(val) and end - start < batch and size(end) == first:
+            end += 1
+        yield range(start, end)
+        start = end
 
 
 def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...], seed: int, segmenter,

@@ -23,6 +23,33 @@ from bench.data import Sample, read_image, read_label
 from bench.errors import BenchError
 
 
+class RaggedView:
+    """Images of different sizes in one flat uint8 memmap: ``view[i, ...]`` indexes image i as a (C, H_i, W_i)
+    (or (H_i, W_i)) tensor; ``sizes[i]`` is (H_i, W_i); ``shape`` is (N, C, min H, min W) (a crop must fit all)."""
+
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, channels: int | None) -> None:
+        self._flat, self._offsets, self.sizes, self._channels = flat, offsets, sizes, channels
+
+    @property
+    def shape(self) -> torch.Size:
+        lead = (len(self.sizes),) + ((self._channels,) if self._channels else ())
+        return torch.Size(lead + (int(self.sizes[:, 0].min()), int(self.sizes[:, 1].min())))
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def _image(self, i: int) -> np.ndarray:
+        h, w = (int(v) for v in self.sizes[i])
+        shape = ((self._channels,) if self._channels else ()) + (h, w)
+        start = int(self._offsets[i])
+        return self._flat[start:start + int(np.prod(shape))].reshape(shape)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        i, *rest = index if isinstance(index, tuple) else (index,)
+        image = self._image(int(i))
+        return torch.from_numpy(np.array(image[tuple(rest)] if rest else image, copy=True))
+
+
 class MemmapView:
     """A read-only (N, ...) uint8 array on disk that indexes like a tensor and returns tensors."""
 
@@ -76,6 +103,13 @@ def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None]
             raise BenchError(f"cannot write the decoded training cache under {folder.parent} ({e.strerror or e}): "
                              "set D2SM_BENCH_CACHE to a writable folder") from None
     meta = json.loads(manifest.read_text())
+    if meta.get("ragged"):
+        sizes = np.asarray(meta["sizes"], dtype=np.int64)
+        pixels = sizes[:, 0] * sizes[:, 1]
+        offsets = np.concatenate([[0], np.cumsum(pixels)])[:-1]
+        images = np.load(folder / "images.npy", mmap_mode="r")
+        labels = np.load(folder / "labels.npy", mmap_mode="r")
+        return RaggedView(images, 3 * offsets, sizes, 3), RaggedView(labels, offsets, sizes, None)
     n, h, w = meta["count"], meta["height"], meta["width"]
     images = np.lib.format.open_memmap(folder / "images.npy", mode="r")
     labels = np.lib.format.open_memmap(folder / "labels.npy", mode="r")
@@ -87,45 +121,56 @@ def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None]
 def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> None:
     from bench.atomic import atomic_write_json
 
-    sizes = [_image_size(s.image_path) for s in samples]  # headers only: a size mismatch fails before decoding
-    odd = next((i for i, hw in enumerate(sizes) if hw != sizes[0]), None)
-    if odd is not None:
-        raise BenchError(f"images of one split differ in size: {samples[odd].image_path} is {sizes[odd]} but "
-                         f"{samples[0].image_path} is {sizes[0]}; this runner needs one size per split (resize or "
-                         "crop the dataset)")
-    h, w = sizes[0]
+    sizes = [_image_size(s.image_path) for s in samples]  # headers only
     t0 = time.time()
-    log(f"decoding {len(samples)} training images into {folder} (once; later runs read crops from it)")
+    log(f"decoding {len(samples)} images into {folder} (once; later runs read crops from it)")
     folder.mkdir(parents=True, exist_ok=True)
-    images = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8, shape=(len(samples), 3, h, w))
-    labels = np.lib.format.open_memmap(folder / "labels.npy", mode="w+", dtype=np.uint8, shape=(len(samples), h, w))
-    for i, s in enumerate(samples):
+    ragged = any(hw != sizes[0] for hw in sizes)
+    if ragged:  # one flat array each, image after image
+        pixels = [h * w for h, w in sizes]
+        images = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8, shape=(3 * sum(pixels),))
+        labels = np.lib.format.open_memmap(folder / "labels.npy", mode="w+", dtype=np.uint8, shape=(sum(pixels),))
+    else:
+        h, w = sizes[0]
+        images = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8,
+                                           shape=(len(samples), 3, h, w))
+        labels = np.lib.format.open_memmap(folder / "labels.npy", mode="w+", dtype=np.uint8, shape=(len(samples), h, w))
+    offset = 0
+    for i, (s, (h, w)) in enumerate(zip(samples, sizes, strict=True)):
         image, label = read_image(s.image_path), read_label(s.label_path)
-        if tuple(label.shape) != (h, w):
-            raise BenchError(f"{s.image_id}: image {(h, w)} and label {tuple(label.shape)} sizes differ")
-        images[i], labels[i] = image.numpy(), label.numpy()
+        if tuple(label.shape) != (h, w) or tuple(image.shape[1:]) != (h, w):
+            raise BenchError(f"{s.image_id}: image {tuple(image.shape[1:])} and label {tuple(label.shape)} sizes differ")
+        if ragged:
+            images[3 * offset:3 * (offset + h * w)] = image.numpy().reshape(-1)
+            labels[offset:offset + h * w] = label.numpy().reshape(-1)
+            offset += h * w
+        else:
+            images[i], labels[i] = image.numpy(), label.numpy()
     images.flush()
     labels.flush()
     del images, labels
-    atomic_write_json(folder / "manifest.json", {"count": len(samples), "height": h, "width": w,
-                                                 "seconds": round(time.time() - t0, 1)})
+    meta = {"count": len(samples), "seconds": round(time.time() - t0, 1)}
+    meta |= {"ragged": True, "sizes": [list(hw) for hw in sizes]} if ragged else {"height": sizes[0][0],
+                                                                                  "width": sizes[0][1]}
+    atomic_write_json(folder / "manifest.json", meta)
 
 
 class DecodedSplit:
     """A split read from the decoded cache, with ``SplitData``'s interface (``len``, ``[i] -> (image (3, H, W),
     label (H, W))`` uint8 tensors, ``samples``): val images streamed too, memory bounded."""
 
-    def __init__(self, samples: list[Sample], images: MemmapView, labels: MemmapView, limit: int | None = None) -> None:
+    def __init__(self, samples: list[Sample], images: MemmapView | RaggedView, labels: MemmapView | RaggedView,
+                 limit: int | None = None) -> None:
         self.samples = samples[:limit]
         self._images, self._labels = images, labels
 
     @property
-    def images(self) -> MemmapView:
+    def images(self) -> MemmapView | RaggedView:
         """(N, 3, H, W) uint8 of the whole split (training crops index it)."""
         return self._images
 
     @property
-    def labels(self) -> MemmapView:
+    def labels(self) -> MemmapView | RaggedView:
         """(N, H, W) uint8 train ids of the whole split."""
         return self._labels
 
@@ -134,6 +179,11 @@ class DecodedSplit:
 
     def ids(self) -> list[str]:
         return [s.image_id for s in self.samples]
+
+    def image_size(self, i: int) -> tuple[int, ...]:
+        """(3, H, W) of image ``i``, without reading it."""
+        sizes = getattr(self._images, "sizes", None)
+        return (3, *(int(v) for v in sizes[i])) if sizes is not None else tuple(self._images.shape[1:])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= i < len(self.samples):

@@ -24,3 +24,37 @@ def test_streamed_batches_equal_in_memory_batches(tmp_path):
         assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     again = decoded_split(split.samples, tmp_path / "decoded", logs.append)  # built once: later runs open it
     assert len([m for m in logs if "decoding" in m]) == 1 and torch.equal(again[1][0], labels[0])
+
+
+def test_images_of_different_sizes_train_and_score(tmp_path):
+    """A split that mixes sizes: decoded into one flat cache, crops drawn inside each image, scored in runs of one
+    size; the crops are the images' own pixels."""
+    import numpy as np
+    from PIL import Image
+
+    from bench.data import list_split
+    from bench.evaluate import evaluate, identity_restore
+    from bench.streaming import decoded
+
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(40, 64), (48, 80), (40, 64), (56, 56)]):
+        for split in ("train", "val"):
+            img_dir, gt_dir = tmp_path / "leftImg8bit" / split / "c", tmp_path / "gtFine" / split / "c"
+            img_dir.mkdir(parents=True, exist_ok=True)
+            gt_dir.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(img_dir / f"c_{i:06d}_000019_leftImg8bit.png")
+            Image.fromarray(rng.integers(0, 19, (h, w), dtype=np.uint8)).save(gt_dir / f"c_{i:06d}_000019_gtFine_labelTrainIds.png")
+    train = decoded(tmp_path, "train", tmp_path / "cache", log=lambda *_: None)
+    assert train.images.shape == (4, 3, 40, 56) and train.image_size(1) == (3, 48, 80)
+    originals = [SplitData(tmp_path, "train")[i] for i in range(4)]
+    assert all(torch.equal(train[i][0], originals[i][0]) and torch.equal(train[i][1], originals[i][1]) for i in range(4))
+    clean, noisy, sigma, labels = draw_batch(train.images, TrainConfig(batch=6, crop=32), 0, 1, train.labels)
+    assert clean.shape == (6, 3, 32, 32) and labels.shape == (6, 32, 32)
+
+    class Seg:
+        def predict(self, u8):
+            return (u8[:, 0] // 16).long().clamp(max=18)
+
+    val = decoded(tmp_path, "val", tmp_path / "cache", log=lambda *_: None)
+    m = evaluate(identity_restore, val, (25.0,), 0, Seg(), torch.device("cpu"), batch=4)["25"]
+    assert len(m["per_image"]["psnr"]) == 4 and list_split(tmp_path, "val")[0].image_id == m["per_image"]["ids"][0]
