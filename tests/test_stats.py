@@ -111,7 +111,9 @@ def test_holm_letters_and_probability_of_improvement_against_closed_forms():
     brute = np.mean([(a > b) + 0.5 * (a == b) for a in x for b in y])
     assert probability_of_improvement(x, y) == pytest.approx(brute)
     assert probability_of_improvement(x, y, higher_is_better=False) == pytest.approx(1 - brute)
-    assert bootstrap_p(np.full(99, 1.0)) == pytest.approx(2 / 100)
+    spread = np.random.default_rng(0).normal(0.0, 1.0, 4000)
+    assert bootstrap_p(1.96, spread) == pytest.approx(0.05, abs=0.003)  # z = 1.96 over a unit standard error
+    assert bootstrap_p(8.0, spread) < 1e-10 and bootstrap_p(0.0, np.zeros(10)) == 1.0
 
 
 def test_lower_is_better_orders_letters_the_other_way():
