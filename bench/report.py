@@ -204,21 +204,25 @@ def to_markdown(wide: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _plain(wide: pd.DataFrame) -> pd.DataFrame:
-    """The wide table for latex/html: markup-free text, bold kept aside as a mask."""
+def _plain(wide: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """The wide table for latex/html: markup-free text with Backbone and Objective as columns (rows in order, a
+    plain index: labels repeat across groups), the bold mask, and each row's kind."""
     text = wide.map(lambda s: s.replace("**", "").replace("*", ""))
-    text.index = pd.MultiIndex.from_tuples([(k, b, lab.strip("*")) for k, b, lab in wide.index], names=wide.index.names)
-    return text
+    bold = wide.map(lambda s: s.startswith("**")).to_numpy()
+    kinds = [k for k, _, _ in wide.index]
+    labels = pd.DataFrame([(b, lab.strip("*")) for _, b, lab in wide.index], columns=["Backbone", "Objective"])
+    table = pd.concat([labels, text.reset_index(drop=True)], axis=1)
+    mask = np.concatenate([np.zeros((len(table), 2), bool), bold], axis=1)
+    return table, mask, kinds
 
 
 def to_latex(wide: pd.DataFrame) -> str:
     """pandas' Styler: LaTeX escaping of # $ % & _ { } ~ ^ \\, booktabs, the top group in bold."""
-    text = _plain(wide).droplevel("kind")
-    bold = wide.map(lambda s: s.startswith("**")).to_numpy()
-    style = text.style.format(escape="latex").apply(
+    table, bold, _ = _plain(wide)
+    style = table.style.format(escape="latex").hide(axis="index").apply(
         lambda _: np.where(bold, "font-weight: bold;", ""), axis=None)
-    body = style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1).to_latex(
-        hrules=True, convert_css=True, column_format="ll" + "r" * len(text.columns))
+    body = style.format_index(escape="latex", axis=1).to_latex(
+        hrules=True, convert_css=True, column_format="ll" + "r" * (len(table.columns) - 2))
     for text, tex in (("∞", r"$\infty$"), ("±", r"$\pm$"), ("–", "--"), ("σ", r"$\sigma$"), ("↑", r"$\uparrow$"),
                       ("↓", r"$\downarrow$")):
         body = body.replace(text, tex)
@@ -226,10 +230,8 @@ def to_latex(wide: pd.DataFrame) -> str:
 
 
 def to_html(wide: pd.DataFrame) -> str:
-    text = _plain(wide)
-    bold = wide.map(lambda s: s.startswith("**")).to_numpy()
-    kinds = [k for k, _, _ in wide.index]
-    style = text.droplevel("kind").style.apply(lambda _: np.where(bold, "font-weight: bold", ""), axis=None)
+    table, bold, kinds = _plain(wide)
+    style = table.style.hide(axis="index").apply(lambda _: np.where(bold, "font-weight: bold", ""), axis=None)
     page = style.to_html()
     return page.replace("<table ", f"<table data-kinds=\"{' '.join(kinds)}\" ", 1)
 

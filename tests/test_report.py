@@ -160,3 +160,11 @@ def test_plots_carry_the_uncertainty(tmp_path):
     assert names == ["ffdnet/ssim"] and change.shape == (19, 1) and significant.dtype == bool
     written = write_plots(RESULTS, tmp_path)
     assert {p.name for p in written} >= {"psnr_vs_miou_sigma25.png", "miou_change_per_class_sigma50.png"}
+
+
+def test_latex_and_html_with_the_same_objectives_in_several_groups():
+    two = RESULTS[:2] + [_cell("cbdnet", "l1", {"25": (31.0, 0.93, 0.6), "50": (27.0, 0.8, 0.4)}),
+                         _cell("cbdnet", "ssim", {"25": (31.5, 0.94, 0.6), "50": (26.0, 0.85, 0.35)})]
+    latex = render_report(two, "t", fmt="latex")
+    assert latex.count(r" & ssim & ") == 2 and r"\bfseries" in latex
+    assert render_report(two, "t", fmt="html").count(">ssim<") == 2
