@@ -148,13 +148,13 @@ class Grid:
         out = []
         for e in grid.entries:
             backbone = backbone_for(e.backbone, suite)
-            bk = _canonical(backbone_params(backbone, **dict(e.backbone_params)))
+            bk = _params(backbone_params(backbone, **dict(e.backbone_params)))
             own = dict(e.objective_params)
             if self.protocol == "authors":  # the objective's own reading of the authors' protocol, unless set
                 from losses.registry import OBJECTIVES
 
                 own = {**getattr(OBJECTIVES.get(e.objective).factory, "authors_params", {}), **own}
-            ok = _canonical(objective_params(e.objective, **own))
+            ok = _params(objective_params(e.objective, **own))
             train = train_with(grid.train[suite], dict(e.train), f"grid {self.name}, {e.backbone} x {e.objective}")
             out += [CellConfig(suite=suite, backbone=backbone, objective=e.objective, train=train,
                                test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok,
@@ -187,14 +187,10 @@ def json_ready(v: Any) -> Any:
 
 
 def _params(d: dict) -> Params:
+    """Sorted (name, value) pairs, hashable (sequences as tuples); their JSON is what the cell hash reads."""
     from bench.config import freeze
 
     return tuple((k, freeze(v)) for k, v in sorted(d.items()))
-
-
-def _canonical(params: dict) -> Params:
-    """Sorted (name, value) pairs, hashable (sequences as tuples); their JSON is what the cell hash reads."""
-    return _params(params)
 
 
 TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

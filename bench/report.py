@@ -163,8 +163,10 @@ def wide_table(long: pd.DataFrame, ci: bool = False, paper: dict | None = None) 
     headers = [f"σ={s} {HEAD[m]} {'↑' if METRICS[m].higher_is_better else '↓'}" for s, m in cols]
     rows, index = [], []
     seen_backbone = None
+    rows_per_backbone = long[long["kind"] == "cell"].groupby("backbone")["label"].nunique()
     for (kind, backbone, label), g in long.groupby(["kind", "backbone", "label"], sort=False):
         by = {(r["sigma"], r["metric"]): r for _, r in g.iterrows()}
+        single = kind == "cell" and rows_per_backbone.get(backbone, 0) < 2  # nothing to compare within the group
         line = []
         for c in cols:
             r = by.get(c)
@@ -172,7 +174,6 @@ def wide_table(long: pd.DataFrame, ci: bool = False, paper: dict | None = None) 
                 line.append("–")
                 continue
             text, note, bold = _cell_text(r, ci)
-            single = kind == "cell" and long[(long["backbone"] == backbone) & (long["kind"] == "cell")]["label"].nunique() < 2
             line.append((f"**{text}**" if bold and not single else text) + (f" ({note})" if note and not single else ""))
         shown = "*reference*" if kind == "reference" else (backbone if backbone != seen_backbone else "")
         seen_backbone = backbone if kind == "cell" else seen_backbone

@@ -79,7 +79,7 @@ class Suite:
 SUITES: Registry[type[Suite]] = Registry("suite", entry_point_group="d2sm_bench.suites")
 
 
-def register_suite(name: str) -> type[Suite]:
+def register_suite(name: str):
     """Class decorator: a ``Suite`` subclass built as ``cls(SuiteOptions)`` for ``--suite name``."""
     return SUITES.register(name)
 
