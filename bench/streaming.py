@@ -23,12 +23,21 @@ from bench.data import Sample, read_image, read_label
 from bench.errors import BenchError
 
 
+def _read(path: Path, index) -> np.ndarray:
+    """``array[index]`` of the .npy at ``path``, copied out of a mapping opened for this read only: the pages it
+    touched leave the process with the mapping, so resident memory does not grow with what training has read."""
+    mapped = np.load(path, mmap_mode="r")
+    out = np.array(mapped[index], copy=True)
+    del mapped
+    return out
+
+
 class RaggedView:
-    """Images of different sizes in one flat uint8 memmap: ``view[i, ...]`` indexes image i as a (C, H_i, W_i)
+    """Images of different sizes in one flat uint8 .npy: ``view[i, ...]`` indexes image i as a (C, H_i, W_i)
     (or (H_i, W_i)) tensor; ``sizes[i]`` is (H_i, W_i); ``shape`` is (N, C, min H, min W) (a crop must fit all)."""
 
-    def __init__(self, flat: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, channels: int | None) -> None:
-        self._flat, self._offsets, self.sizes, self._channels = flat, offsets, sizes, channels
+    def __init__(self, path: Path, offsets: np.ndarray, sizes: np.ndarray, channels: int | None) -> None:
+        self._path, self._offsets, self.sizes, self._channels = path, offsets, sizes, channels
 
     @property
     def shape(self) -> torch.Size:
@@ -38,33 +47,34 @@ class RaggedView:
     def __len__(self) -> int:
         return len(self.sizes)
 
-    def _image(self, i: int) -> np.ndarray:
-        h, w = (int(v) for v in self.sizes[i])
-        shape = ((self._channels,) if self._channels else ()) + (h, w)
-        start = int(self._offsets[i])
-        return self._flat[start:start + int(np.prod(shape))].reshape(shape)
-
     def __getitem__(self, index) -> torch.Tensor:
         i, *rest = index if isinstance(index, tuple) else (index,)
-        image = self._image(int(i))
-        return torch.from_numpy(np.array(image[tuple(rest)] if rest else image, copy=True))
+        h, w = (int(v) for v in self.sizes[int(i)])
+        shape = ((self._channels,) if self._channels else ()) + (h, w)
+        start = int(self._offsets[int(i)])
+        mapped = np.load(self._path, mmap_mode="r")
+        image = mapped[start:start + int(np.prod(shape))].reshape(shape)
+        out = np.array(image[tuple(rest)] if rest else image, copy=True)
+        del image, mapped  # the mapping (and the pages it touched) leaves the process
+        return torch.from_numpy(out)
 
 
 class MemmapView:
-    """A read-only (N, ...) uint8 array on disk that indexes like a tensor and returns tensors."""
+    """A read-only (N, ...) uint8 .npy on disk that indexes like a tensor and returns tensors (``_read``)."""
 
-    def __init__(self, array: np.ndarray) -> None:
-        self._array = array
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._shape = np.load(self._path, mmap_mode="r").shape
 
     @property
     def shape(self) -> torch.Size:
-        return torch.Size(self._array.shape)
+        return torch.Size(self._shape)
 
     def __len__(self) -> int:
-        return self._array.shape[0]
+        return self._shape[0]
 
     def __getitem__(self, index) -> torch.Tensor:
-        return torch.from_numpy(np.array(self._array[index], copy=True))  # a copy: the view is read-only
+        return torch.from_numpy(_read(self._path, index))
 
 
 def _key(samples: list[Sample]) -> str:
@@ -107,15 +117,13 @@ def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None]
         sizes = np.asarray(meta["sizes"], dtype=np.int64)
         pixels = sizes[:, 0] * sizes[:, 1]
         offsets = np.concatenate([[0], np.cumsum(pixels)])[:-1]
-        images = np.load(folder / "images.npy", mmap_mode="r")
-        labels = np.load(folder / "labels.npy", mmap_mode="r")
-        return RaggedView(images, 3 * offsets, sizes, 3), RaggedView(labels, offsets, sizes, None)
+        return (RaggedView(folder / "images.npy", 3 * offsets, sizes, 3),
+                RaggedView(folder / "labels.npy", offsets, sizes, None))
     n, h, w = meta["count"], meta["height"], meta["width"]
-    images = np.lib.format.open_memmap(folder / "images.npy", mode="r")
-    labels = np.lib.format.open_memmap(folder / "labels.npy", mode="r")
-    if images.shape != (n, 3, h, w) or labels.shape != (n, h, w):
+    images, labels = MemmapView(folder / "images.npy"), MemmapView(folder / "labels.npy")
+    if tuple(images.shape) != (n, 3, h, w) or tuple(labels.shape) != (n, h, w):
         raise BenchError(f"decoded cache {folder} is inconsistent with its manifest; delete the folder to rebuild it")
-    return MemmapView(images), MemmapView(labels)
+    return images, labels
 
 
 def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> None:
