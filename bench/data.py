@@ -68,6 +68,13 @@ REDO = ("regenerate it (synthcity: delete the suite's folder in the cache, or `p
         "it again from the dataset")
 
 
+def undecodable(what: str, path: Path, e: BaseException) -> BenchError:
+    """The one-line error for an image or label file that cannot be decoded."""
+    from bench.errors import first_line
+
+    return BenchError(f"{what} {path} cannot be decoded ({first_line(e)}): truncated or not a PNG; {REDO}")
+
+
 def _decoded(path: Path, what: str, convert: str | None = None) -> np.ndarray:
     """The pixels of an image file; a decode error names the file."""
     from PIL import UnidentifiedImageError
@@ -78,9 +85,7 @@ def _decoded(path: Path, what: str, convert: str | None = None) -> np.ndarray:
                 raise BenchError(f"label {path} has mode {im.mode}; expected a single-channel train-id PNG")
             return np.asarray(im.convert(convert) if convert else im).copy()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        from bench.errors import first_line
-
-        raise BenchError(f"{what} {path} cannot be decoded ({first_line(e)}): truncated or not a PNG; {REDO}") from None
+        raise undecodable(what, path, e) from None
 
 
 def read_image(path: Path) -> torch.Tensor:
@@ -112,7 +117,7 @@ def check_split(root: Path, split: str, label_root: Path | None = None) -> int:
                 size = im.size[::-1]
                 im.verify()
         except (OSError, SyntaxError, ValueError) as e:
-            raise BenchError(f"image {s.image_path} cannot be decoded ({e}): truncated or not a PNG; {REDO}") from None
+            raise undecodable("image", s.image_path, e) from None
         if tuple(label.shape) != tuple(size):
             raise BenchError(f"{s.image_id}: image {tuple(size)} and label {tuple(label.shape)} sizes differ")
     return len(samples)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.data import Sample, read_image, read_label
+from bench.data import Sample, read_image, read_label, undecodable
 from bench.errors import BenchError
 
 
@@ -91,7 +91,7 @@ def _image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             return im.size[1], im.size[0]
     except OSError as e:
-        raise BenchError(f"image {path} cannot be decoded ({e}): truncated or not a PNG") from None
+        raise undecodable("image", path, e) from None
 
 
 def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None] = print) -> tuple[MemmapView, MemmapView]:
