@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-tile", type=_at_least(0), default=0, metavar="PX",
                    help="restore in tiles of PX with 64 px overlap (the whole-image result within 1e-4 for local "
                    "networks) where a full image does not fit in memory (default 0: whole images)")
+    p.add_argument("--loader-workers", type=_at_least(0), default=None, metavar="N",
+                   help="processes that draw training batches ahead of each step (default: 0 on a CPU, where the "
+                   "cores train; up to 4 per GPU); the batches, and so the results, are the same for any N")
     p.add_argument("--report", action="store_true", help="print the grid's table when done")
     p.add_argument("--rerun", action="store_true", help="recompute finished (and failed) cells from scratch")
     p.add_argument("--clean-failed", action="store_true", help="retry failed cells (from their last checkpoint)")
@@ -234,7 +237,7 @@ def _run_spec(args, grid):
 
     options = RunOptions(device=args.device, threads=args.threads or 1, val_every=args.val_every, rerun=args.rerun,
                          clean_failed=args.clean_failed, shard=args.shard, eval_batch=args.eval_batch,
-                         eval_tile=args.eval_tile)
+                         eval_tile=args.eval_tile, loader_workers=args.loader_workers)
     return RunSpec(grid, args.suite, args.results, _suite_options(args), options,
                    tuple(dict.fromkeys(args.plugins + grid.plugins)))
 

@@ -37,6 +37,7 @@ class RunOptions:
     shard: tuple[int, int] | None = None  # cells i, i + n, ... for (i, n)
     eval_batch: int | None = None  # images per restoration batch (None: from the image size)
     eval_tile: int = 0  # restore in tiles of this side with overlap (0: whole images)
+    loader_workers: int | None = None  # processes drawing training batches ahead (None: 0 on CPU, up to 4 per GPU)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def execute(spec: RunSpec, only: set[str] | None = None, log: Callable[[str], No
     device = distributed.init_from_env(o.device)  # under torchrun: join the group, one device per rank
     return run_grid(spec.grid, build_suite(spec.suite, spec.suite_options), spec.results, device, log=log,
                     rerun=o.rerun, clean_failed=o.clean_failed, shard=o.shard, only=only, val_every=o.val_every,
-                    eval_batch=o.eval_batch, eval_tile=o.eval_tile)
+                    eval_batch=o.eval_batch, eval_tile=o.eval_tile, loader_workers=o.loader_workers)
 
 
 def _host() -> str:

@@ -47,8 +47,9 @@ class Context:
     """What every cell of a run shares: the suite's data (in memory), its segmenter, its weights."""
 
     def __init__(self, suite: Suite, device: str, log: Callable[[str], None], val_every: int = 0,
-                 eval_batch: int | None = None, eval_tile: int = 0) -> None:
+                 eval_batch: int | None = None, eval_tile: int = 0, loader_workers: int | None = None) -> None:
         self.suite, self.device, self.log, self.val_every = suite, torch.device(device), log, val_every
+        self.loader_workers = loader_workers
         self.eval = {"batch": eval_batch, "tile": eval_tile}  # restoration memory: images per batch, tile side
         root = suite.data_root(log)
         self.segmenter = suite.build_segmenter(device, log)
@@ -143,7 +144,8 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
 
             summary = train(model, objective, ctx.train_images, cell.train, cell.seed, folder / CHECKPOINT_FILE,
                             ctx.device, log=log, labels=ctx.train_labels, progress=tick,
-                            validate=lambda scored: _curve_point(ctx, scored, cell), val_every=ctx.val_every)
+                            validate=lambda scored: _curve_point(ctx, scored, cell), val_every=ctx.val_every,
+                            loader_workers=ctx.loader_workers)
         if not main:
             return None
         t0 = time.time()
@@ -185,7 +187,8 @@ def reset_cell_files(folder: Path, names: tuple[str, ...]) -> None:
 def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
              log: Callable[[str], None] = print, rerun: bool = False, clean_failed: bool = False,
              shard: tuple[int, int] | None = None, only: set[str] | None = None, val_every: int = 0,
-             eval_batch: int | None = None, eval_tile: int = 0) -> tuple[int, int, int]:
+             eval_batch: int | None = None, eval_tile: int = 0, loader_workers: int | None = None
+             ) -> tuple[int, int, int]:
     """Train and score the grid's pending cells; returns (done before, finished now, failed).
 
     Each cell runs under its lock, so any number of processes (workers, job-array shards, a second
@@ -219,7 +222,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
         + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
     if not todo and (ref / RESULT_FILE).is_file():
         return len(done), 0, len(corrupt) + len(failed_before)
-    ctx = Context(suite, device, log, val_every, eval_batch, eval_tile)
+    ctx = Context(suite, device, log, val_every, eval_batch, eval_tile, loader_workers)
     if distributed.is_main():
         with CellLock(ref) as lock:
             if lock.acquire():

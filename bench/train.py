@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +81,51 @@ def draw_batch(images: torch.Tensor, cfg: TrainConfig, seed: int, it: int, label
     clean = to_unit(crops)
     sigma = draw_train_sigma(cfg.batch, cfg.sigma_max, g)
     return clean, add_train_noise(clean, sigma, g), sigma, (labs.long() if labs is not None else None)
+
+
+class TrainBatches(torch.utils.data.Dataset):
+    """Item ``it`` is training batch ``it`` (``draw_batch``): a pure function of (seed, iteration), so a worker
+    process draws exactly the batch the training process would have drawn."""
+
+    def __init__(self, images: torch.Tensor, cfg: TrainConfig, seed: int, labels: torch.Tensor | None = None) -> None:
+        self.images, self.cfg, self.seed, self.labels = images, cfg, seed, labels
+
+    def __len__(self) -> int:
+        return self.cfg.iterations
+
+    def __getitem__(self, it: int):
+        return draw_batch(self.images, self.cfg, self.seed, it, self.labels)
+
+
+def _quiet_worker(_: int) -> None:
+    """Loader workers leave SIGINT/SIGTERM to the training process, which checkpoints and then closes them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def batch_stream(images: torch.Tensor, cfg: TrainConfig, seed: int, start: int, labels: torch.Tensor | None = None,
+                 workers: int = 0, pin_memory: bool = False) -> Iterator:
+    """The batches of iterations ``start .. cfg.iterations - 1`` in order: drawn here (``workers`` 0) or by a
+    ``DataLoader`` with that many worker processes, a few batches ahead of the step (the same batches)."""
+    batches = TrainBatches(images, cfg, seed, labels)
+    if workers == 0:
+        return (batches[it] for it in range(start, cfg.iterations))
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start, cfg.iterations),
+                                         num_workers=workers, prefetch_factor=4, pin_memory=pin_memory,
+                                         worker_init_fn=_quiet_worker)
+    return iter(loader)
+
+
+def auto_loader_workers(device: torch.device) -> int:
+    """Loader workers when not told: none on a CPU (the cores train), up to 4 per GPU process otherwise."""
+    import os
+
+    if device.type == "cpu":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores // max(distributed.world(), 1) - 1))
 
 
 @dataclass
@@ -193,7 +238,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
           ckpt_path: Path, device: torch.device, log: Callable[[str], None] = print,
           labels: torch.Tensor | None = None, progress: Callable[[int], None] | None = None,
           validate: Callable[[Denoiser], dict] | None = None, val_every: int = 0,
-          checkpoint_minutes: float = CHECKPOINT_MINUTES) -> dict:
+          checkpoint_minutes: float = CHECKPOINT_MINUTES, loader_workers: int | None = None) -> dict:
     """Train ``model`` in place up to ``cfg.iterations``; resume from ``ckpt_path`` if it exists. On return
     ``model`` holds the weights that are scored: the moving average's when ``cfg.ema_decay`` > 0.
 
@@ -206,6 +251,8 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     A checkpoint is written every ``cfg.checkpoint_every`` iterations and at least every ``checkpoint_minutes``;
     SIGINT or SIGTERM stops training at the end of the current iteration, writes a checkpoint and raises
     ``Interrupted`` (a resumed run replays the same batches: they depend on (seed, iteration) alone).
+    ``loader_workers`` processes draw the batches ahead of the step (None: ``auto_loader_workers``); the
+    batches, and so the weights, are the same for any number.
 
     Returns a summary: iterations done in this call, seconds, the last logged loss terms.
     """
@@ -231,18 +278,22 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         curve = list(load_checkpoint(state, ckpt_path, objective).get("curve", []))
         log(f"resumed from {ckpt_path.name} at iteration {state.iteration}")
     start, t0 = state.iteration, time.time()
+    workers = auto_loader_workers(device) if loader_workers is None else loader_workers
+    stream = batch_stream(images, cfg, seed, start, labels if uses_labels else None, workers,
+                          pin_memory=device.type == "cuda")
     with _StopSignals() as stop:  # SIGINT/SIGTERM: a checkpoint, then Interrupted
         last_save = time.monotonic()
         sums: dict[str, float] = {}
         last_terms: dict[str, float] = {}
         while state.iteration < cfg.iterations:
             it = state.iteration
-            clean, noisy, sigma, crop_labels = draw_batch(images, cfg, seed, it, labels if uses_labels else None)
+            clean, noisy, sigma, crop_labels = next(stream)
             if world > 1:  # every rank drew the same batch; each trains on its slice, DDP averages the gradients
                 clean, noisy, sigma = clean[rank::world], noisy[rank::world], sigma[rank::world]
                 crop_labels = crop_labels[rank::world] if crop_labels is not None else None
-            clean, noisy, sigma = (clean.to(device, memory_format=layout), noisy.to(device, memory_format=layout),
-                                   sigma.to(device))
+            clean, noisy, sigma = (clean.to(device, memory_format=layout, non_blocking=True),
+                                   noisy.to(device, memory_format=layout, non_blocking=True),
+                                   sigma.to(device, non_blocking=True))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 restored = net(noisy, sigma) if world > 1 else model.restore(noisy, sigma)
                 loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
@@ -296,4 +347,4 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         model.load_state_dict(state.evaluated_weights())
     model.eval()
     return {"iterations_run": state.iteration - start, "resumed_from": start, "seconds": round(time.time() - t0, 2),
-            "final_terms": last_terms, **({"curve": curve} if curve else {})}
+            "loader_workers": workers, "final_terms": last_terms, **({"curve": curve} if curve else {})}

@@ -3,7 +3,7 @@ import torch
 
 from bench.config import TrainConfig
 from bench.errors import BenchError
-from bench.train import TrainingDiverged, draw_batch, train
+from bench.train import TrainingDiverged, batch_stream, draw_batch, train
 from losses import OBJECTIVES, build_objective
 from losses.base import Objective
 from models import build_backbone
@@ -22,6 +22,31 @@ def test_batches_are_a_function_of_seed_and_iteration():
     clean, noisy, sigma, labels = a
     assert labels is None
     assert clean.shape == (2, 3, 16, 16) and sigma.shape == (2,)
+
+
+def test_loader_workers_deliver_the_batches_drawn_in_process_in_order():
+    """Worker processes draw ahead (the DataLoader engine), from a resume point, and change no batch."""
+    labels = torch.randint(0, 19, (5, 24, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    here = list(batch_stream(_images(), CFG, 3, 5, labels, workers=0))
+    ahead = list(batch_stream(_images(), CFG, 3, 5, labels, workers=2))
+    assert len(here) == len(ahead) == CFG.iterations - 5
+    for a, b in zip(here, ahead, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert all(torch.equal(x, y) for x, y in zip(here[0], draw_batch(_images(), CFG, 3, 5, labels), strict=True))
+
+
+def test_training_with_loader_workers_gives_the_same_weights(tmp_path):
+    def run(path, workers):
+        torch.manual_seed(0)
+        model = build_backbone("ffdnet_small", width=8, depth=3)
+        summary = train(model, build_objective("l1"), _images(), CFG, 0, path, torch.device("cpu"),
+                        log=lambda *_: None, loader_workers=workers)
+        return model, summary
+
+    (a, sa), (b, sb) = run(tmp_path / "a.pth", 0), run(tmp_path / "b.pth", 2)
+    assert (sa["loader_workers"], sb["loader_workers"]) == (0, 2)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
 
 
 class _Stop(Exception):
