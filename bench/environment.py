@@ -43,4 +43,5 @@ def environment(device: str) -> dict:
 
     return {"versions": versions(), "git_sha": git_sha(), "host": platform.node(), "platform": platform.platform(),
             "device": device, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None,
+            **({"tf32": torch.backends.cudnn.allow_tf32} if device.startswith("cuda") else {})}

@@ -24,6 +24,7 @@ from bench.environment import environment, peak_rss_mb
 from bench.errors import BenchError
 from bench.evaluate import evaluate, identity_restore
 from bench.grids import Grid
+from bench.precision import strict_fp32
 from bench.progress import bar
 from bench.results import RESULT_FILE, CellResult, ReferenceResult, check_writable, write_result
 from bench.suites import Suite
@@ -50,6 +51,7 @@ class Context:
                  eval_batch: int | None = None, eval_tile: int = 0, loader_workers: int | None = None) -> None:
         self.suite, self.device, self.log, self.val_every = suite, torch.device(device), log, val_every
         self.loader_workers = loader_workers
+        strict_fp32()
         self.eval = {"batch": eval_batch, "tile": eval_tile}  # restoration memory: images per batch, tile side
         root = suite.data_root(log)
         self.segmenter = suite.build_segmenter(device, log)

@@ -10,13 +10,20 @@ A variant is ``name`` (a grid's training settings, ``grid`` = the synthcity grid
 children at a time, interleaved over variants so that a busy machine slows all variants alike) and is scored on
 the whole synthcity val split with the embedded evaluator. Prints, per variant and test sigma, the mean and
 standard deviation over seeds of PSNR and mIoU, the largest distance of a seed from the median in standard
-deviations, and the PSNR gain over the unrestored noisy input. Not a test: numbers depend on the machine.
+deviations, and the PSNR gain over the unrestored noisy input.
+
+``--perturb EPS`` also trains every (variant, seed) from weights multiplied by (1 + EPS x N(0, 1)) (a fixed draw):
+a rounding-sized difference, as another CPU, thread count or GPU makes, and the table then gives the root mean
+square of the differences it causes (the chaos a regression tolerance must absorb: 3x that RMS against the bounds
+PSNR 0.15 dB, SSIM 0.005, mIoU 0.015). ``--device cuda`` trains on a GPU (fp32 without TF32).
+Not a test: numbers depend on the machine.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing as mp
 import statistics
 import time
@@ -53,8 +60,8 @@ def parse_variant(text: str, base: TrainConfig) -> tuple[str, TrainConfig, int, 
     return name, dataclasses.replace(cfg, precision=resolve(cfg.precision)), threads, backbone_kwargs
 
 
-def _train_and_score(key: tuple[str, int], backbone: str, backbone_kwargs: dict, cfg: TrainConfig, seed: int,
-                     threads: int, sigmas: tuple[float, ...], out) -> None:
+def _train_and_score(key: tuple[str, int, float], backbone: str, backbone_kwargs: dict, cfg: TrainConfig, seed: int,
+                     threads: int, sigmas: tuple[float, ...], out, device: str = "cpu") -> None:
     import tempfile
     from pathlib import Path
 
@@ -68,13 +75,20 @@ def _train_and_score(key: tuple[str, int], backbone: str, backbone_kwargs: dict,
     from models import build_backbone
 
     torch.set_num_threads(threads)
-    ctx = Context(SynthcitySuite(SuiteOptions()), "cpu", log=lambda *_: None)
+    ctx = Context(SynthcitySuite(SuiteOptions()), device, log=lambda *_: None)
     torch.manual_seed(seed)
     model = build_backbone(backbone, **backbone_kwargs)
+    if key[2]:  # a rounding-sized perturbation of the initial weights
+        g = torch.Generator().manual_seed(12345)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 + key[2] * torch.randn(p.shape, generator=g))
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         summary = train(model, build_objective("l1"), ctx.train_images, cfg, seed, Path(tmp) / "train.pth",
                         ctx.device, log=lambda *_: None)
+        if ctx.device.type == "cuda":
+            torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     metrics = evaluate(model.restore, ctx.val, sigmas, 0, ctx.segmenter, ctx.device)
     out.put((key, {"seconds": seconds, "final_l1": summary["final_terms"].get("l1"),
@@ -107,6 +121,14 @@ def summarize(rows: list[dict], sigma: str, metric: str) -> dict[str, float]:
             "min": min(vals), "max": max(vals)}
 
 
+def rounding_rms(rows: list[dict], perturbed: list[dict], sigma: str) -> dict[str, float]:
+    """Root mean square over seeds of the perturbed run's metric minus the unperturbed run's, per metric."""
+    by_seed = {r["seed"]: r for r in perturbed}
+    pairs = [(r, by_seed[r["seed"]]) for r in rows if r["seed"] in by_seed]
+    return {m: math.sqrt(statistics.fmean((b[f"{sigma}|{m}"] - a[f"{sigma}|{m}"]) ** 2 for a, b in pairs))
+            for m in ("psnr", "ssim", "miou")} if pairs else {m: float("nan") for m in ("psnr", "ssim", "miou")}
+
+
 def main(argv: list[str] | None = None) -> None:
     from bench.grids import SYNTHCITY_TRAIN
 
@@ -116,35 +138,40 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variant", action="append", default=[], help="name[:key=value,...] (repeatable)")
     p.add_argument("--sigmas", type=float, nargs="+", default=[25.0, 50.0])
     p.add_argument("--jobs", type=int, default=1, help="child processes at a time")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--perturb", type=float, default=0.0, metavar="EPS",
+                   help="also train every run from weights perturbed by EPS (relative); report the RMS difference")
     p.add_argument("--json", help="also write every run's numbers to this file")
     args = p.parse_args(argv)
     variants = [parse_variant(v, SYNTHCITY_TRAIN) for v in (args.variant or ["grid"])]
     sigmas = tuple(args.sigmas)
-    runs = [(v, s) for s in args.seeds for v in variants]  # interleaved: every variant sees the same load
+    perturbs = [0.0, args.perturb] if args.perturb else [0.0]
+    runs = [(v, s, e) for s in args.seeds for e in perturbs for v in variants]  # interleaved: the same load for all
     ctx = mp.get_context("spawn")
     results: dict[str, list[dict]] = {name: [] for name, *_ in variants}
+    perturbed: dict[str, list[dict]] = {name: [] for name, *_ in variants}
     queue = ctx.Queue()
     pending, active = list(runs), []
     while pending or active:
         while pending and len(active) < args.jobs:
-            (name, cfg, threads, bb_kwargs), seed = pending.pop(0)
-            proc = ctx.Process(target=_train_and_score,
-                               args=((name, seed), args.backbone, bb_kwargs, cfg, seed, threads, sigmas, queue))
+            (name, cfg, threads, bb_kwargs), seed, eps = pending.pop(0)
+            proc = ctx.Process(target=_train_and_score, args=((name, seed, eps), args.backbone, bb_kwargs, cfg, seed,
+                                                              threads, sigmas, queue, args.device))
             proc.start()
-            active.append((proc, name, seed))
+            active.append((proc, name, seed, eps))
         try:  # whichever child finishes first
-            (name, seed), row = queue.get(timeout=5)
+            (name, seed, eps), row = queue.get(timeout=5)
         except Empty:
-            for proc, name, seed in active:
+            for proc, name, seed, _eps in active:
                 if proc.exitcode not in (None, 0):
                     raise SystemExit(f"variant {name} seed {seed} failed (exit {proc.exitcode})") from None
             continue
-        for entry in [a for a in active if a[1:] == (name, seed)]:
+        for entry in [a for a in active if a[1:] == (name, seed, eps)]:
             entry[0].join()
             active.remove(entry)
-        results[name].append({"seed": seed, **row})
-        print(f"{name} seed {seed}: " + " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float)),
-              flush=True)
+        (perturbed if eps else results)[name].append({"seed": seed, **row})
+        print(f"{name} seed {seed}{' perturbed' if eps else ''}: "
+              + " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float)), flush=True)
     noisy = _noisy_psnr(sigmas)
     print(f"\n{args.backbone}, l1, seeds {args.seeds}; noisy input PSNR: "
           + ", ".join(f"sigma {k} {v:.2f} dB" for k, v in noisy.items()))
@@ -157,9 +184,20 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {name} | {s} | {ps['mean']:.2f} ± {ps['std']:.2f} | {ps['mean'] - noisy[s]:+.2f} | "
                   f"{ps['max_dev']:.1f} | {mi['mean']:.4f} ± {mi['std']:.4f} | {mi['min']:.3f}-{mi['max']:.3f} | "
                   f"{mi['max_dev']:.1f} | {statistics.fmean(r['seconds'] for r in rows):.0f} |")
+    if args.perturb:
+        print(f"\nRounding spread: RMS over seeds of (perturbed by {args.perturb:g} - unperturbed), and 3x it")
+        print("| variant | σ | PSNR RMS | SSIM RMS | mIoU RMS | 3x within 0.15 dB / 0.005 / 0.015 |")
+        print("|---|---:|---:|---:|---:|---|")
+        for name, rows in results.items():
+            for s in (f"{x:g}" for x in sigmas):
+                rms = rounding_rms(rows, perturbed[name], s)
+                ok = all(3 * rms[m] <= b for m, b in (("psnr", 0.15), ("ssim", 0.005), ("miou", 0.015)))
+                print(f"| {name} | {s} | {rms['psnr']:.3f} | {rms['ssim']:.4f} | {rms['miou']:.4f} | "
+                      f"{'yes' if ok else 'no'} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"backbone": args.backbone, "noisy_psnr": noisy, "runs": results}, f, indent=1)
+            json.dump({"backbone": args.backbone, "noisy_psnr": noisy, "runs": results, "perturbed": perturbed,
+                       "perturb": args.perturb, "device": args.device}, f, indent=1)
 
 
 if __name__ == "__main__":
