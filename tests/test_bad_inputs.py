@@ -60,6 +60,33 @@ def test_bad_names_and_files_give_one_error_line(args, message, tmp_path, capsys
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
 
 
+SHARED_ROWS = [(args[1:], message) for args, message in [
+    (["status", "--grid", "smoek"], "did you mean 'smoke'"),
+    (["status", "--suite", "cityscape"], "did you mean 'cityscapes'"),
+    (["status", "--set", "objective.nothing=1"], "takes a parameter 'nothing'"),
+    (["status", "--set", "train.iteratons=3"], "did you mean 'iterations'"),
+    (["status", "--set", "train.warmup=1.5"], "warmup and ema_decay must be in [0, 1)"),
+    (["status", "--plugin", "missing_module_xyz"], "no module named 'missing_module_xyz'"),
+    (["status", "--plugin", "/nonexistent/plugin.py"], "no such file"),
+    (["status", "--grid", "/nonexistent/grid.toml"], "does not exist"),
+    (["status", "--grid", "nowhere_xyz:GRID"], "cannot import module 'nowhere_xyz'"),
+]]
+
+
+@pytest.mark.parametrize("args, message", SHARED_ROWS)
+def test_doctor_and_run_refuse_the_same_names_and_files(args, message, tmp_path, capsys):
+    """The rows that both commands take: the same one line from each, before any work."""
+    from bench.cli import main
+
+    args = args if "--grid" in args else [*args, "--grid", "smoke"]  # the two commands' default grids differ
+    assert main(["doctor", *args]) == 2
+    doctor_err = capsys.readouterr().err.strip()
+    assert main(["run", *args, "--results", str(tmp_path)]) == 2
+    run_err = capsys.readouterr().err.strip()
+    assert message in doctor_err and doctor_err == run_err, (doctor_err, run_err)
+    assert not (tmp_path / "synthcity").exists()
+
+
 def test_missing_cuda_is_said_where_the_cells_run(tmp_path, capsys):
     from bench.cli import main
 
@@ -241,6 +268,39 @@ def test_a_modified_synthcity_cache_is_refused_naming_the_file(tmp_path, damage,
     with pytest.raises(BenchError) as e:
         ensure_synthcity(spec, root=tmp_path, workers=1, log=lambda *_: None)
     assert message in str(e.value) and "delete" in str(e.value)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: f.write_bytes(f.read_bytes()[:-1] + bytes([f.read_bytes()[-1] ^ 1])), "differs from its manifest"),
+    (lambda f: f.unlink(), "is missing"),
+    (lambda f: f.with_name("extra_gtFine_labelTrainIds.png").write_bytes(f.read_bytes()), "is not in its manifest"),
+])
+def test_doctor_and_run_agree_on_a_damaged_synthcity_cache(tmp_path, damage, message):
+    """doctor reports the damaged file that run refuses to start on, with the same message."""
+    from bench.doctor import diagnose
+    from bench.grids import get_grid
+    from bench.runner import run_grid
+    from bench.suites import SuiteOptions, build_suite
+    from bench.synthcity import dataset
+    from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
+
+    spec = SynthcitySpec(height=32, width=64, n_train=4, n_val=2)
+    out = ensure_synthcity(spec, root=tmp_path / "data", workers=1, log=lambda *_: None)
+    opts = SuiteOptions(data_root=tmp_path / "data", synthcity=spec)
+    grid = get_grid("smoke")
+    dataset._verified.discard(out)
+    lines, ok = diagnose("synthcity", opts, grid)
+    assert ok, lines
+    damage(sorted(out.glob("gtFine/val/*/*_labelTrainIds.png"))[1])
+    dataset._verified.discard(out)
+    lines, ok = diagnose("synthcity", opts, grid)
+    reported = next(line for line in lines if line.lstrip().startswith("MISSING  data"))
+    assert not ok and message in reported
+    dataset._verified.discard(out)
+    with pytest.raises(BenchError) as e:
+        run_grid(grid, build_suite("synthcity", opts), tmp_path / "runs", log=lambda *_: None)
+    assert str(e.value) in reported
+    assert not list((tmp_path / "runs").glob("*/*/result.json"))
 
 
 def test_an_offline_download_says_so(tmp_path, monkeypatch):
