@@ -4,7 +4,7 @@
 
 Three measurements in one process, on one machine:
 
-1. **Step**: per backbone and precision (fp32, bf16 autocast + channels_last), the time of one training step of
+1. **Step**: per backbone and precision (fp32 without TF32, bf16 autocast + channels_last), the time of one training step of
    ``--batch`` crops of ``--crop`` px (forward, L1, backward, clipping, Adam) on batches already on the device;
    the variants are interleaved over ``--rounds`` so that a shared machine slows them alike.
 2. **Loader**: crops/s that ``bench.train.batch_stream`` delivers from a decoded cache of ``--images``
@@ -127,7 +127,7 @@ def train_rates(backbone: str, precision: str, images, device: torch.device, bat
 def main(argv: list[str] | None = None) -> None:
     from bench.benchmarks.streaming_memory import make_tree
     from bench.data import SplitData
-    from bench.precision import resolve
+    from bench.precision import resolve, strict_fp32
     from bench.streaming import decoded_split
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    strict_fp32()  # fp32 rows without TF32, as cells train
     device = torch.device(args.device)
     out: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                  "batch": args.batch, "crop": args.crop}
