@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=TOL",
                    help="override a tolerance, e.g. --tolerance psnr=0.2 (defaults: psnr 0.1, ssim 0.005, miou 0.01)")
     p.add_argument("--update-baseline", action="store_true", help="write the current values as the new baseline")
+    p.add_argument("--instrument", action=argparse.BooleanOptionalAction, default=True,
+                   help="also check the measuring chain on its own: reference rows and the baseline's frozen network, "
+                   "scored here (~15 s on a CPU) to tolerances from their rounding spread (default: on where the "
+                   "baseline has an instrument section; --update-baseline writes one)")
 
     p = sub.add_parser("list", help="grids (with cell counts), backbones, objectives and suites")
     _plugin_arg(p)
@@ -453,13 +457,33 @@ def cmd_check(args) -> int:
             raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(DEFAULT_TOLERANCES)}")
         tolerances[metric] = float(tol)
     if args.update_baseline:
-        atomic_write_json(args.baseline, {"suite": args.suite, "grid": args.grid, "tolerances": tolerances,
-                                          "values": current})
-        _log(f"baseline {args.baseline} written ({len(current)} values)")
+        data = {"suite": args.suite, "grid": args.grid, "tolerances": tolerances, "values": current}
+        if args.instrument:
+            from bench.instrument import build_section
+            from bench.suites import SuiteOptions, build_suite
+
+            data["instrument"] = build_section(build_suite(args.suite, SuiteOptions()),
+                                               load_results(args.results, args.suite), args.results, args.baseline,
+                                               ids, log=_log)
+        atomic_write_json(args.baseline, data)
+        _log(f"baseline {args.baseline} written ({len(current)} values"
+             + (f", {len(data['instrument']['values'])} instrument values)" if args.instrument else ")"))
         return 0
     findings = compare(current, baseline["values"], tolerances)
     print(render_findings(findings, tolerances))
-    return 1 if any(f.status in ("regression", "missing") for f in findings) else 0
+    failed = any(f.status in ("regression", "missing") for f in findings)
+    section = baseline.get("instrument")
+    if section and args.instrument:
+        from bench.instrument import measure
+        from bench.suites import SuiteOptions, build_suite
+
+        measured = measure(build_suite(baseline.get("suite", args.suite), SuiteOptions()), section["frozen"],
+                           args.baseline, tuple(section["sigmas"]), section["seed"], log=_log)
+        found = compare(measured, section["values"], section["tolerances"])
+        print("Instrument (the measuring chain on fixed inputs, no training):")
+        print(render_findings(found, section["tolerances"]))
+        failed = failed or any(f.status != "ok" for f in found)  # an 'improvement' here is a change too
+    return 1 if failed else 0
 
 
 def cmd_list(args) -> int:

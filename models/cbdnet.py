@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import Denoiser, initialize
+from models.base import Denoiser
 from models.registry import register_backbone
 
 
@@ -33,7 +33,7 @@ def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
                    order=11, widths=(16, 32, 64), estimator_width=16)
 class CBDNet(Denoiser):
     def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), estimator_width: int = 32,
-                 depths: tuple[int, int, int, int, int] = (2, 3, 6, 3, 2), init: str = "pytorch") -> None:
+                 depths: tuple[int, int, int, int, int] = (2, 3, 6, 3, 2)) -> None:
         super().__init__()
         w1, w2, w3 = widths
         e = estimator_width
@@ -47,7 +47,6 @@ class CBDNet(Denoiser):
         self.dec1 = _convs(w1, w1, depths[4])
         self.out = nn.Conv2d(w1, 3, 1)
         self._noise_map: torch.Tensor | None = None
-        initialize(self, init)
 
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         """noisy (B, 3, H, W) about [0, 1] -> restored (B, 3, H, W); any H, W (padded to a multiple of 4)."""

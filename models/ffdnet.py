@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import Denoiser, initialize
+from models.base import Denoiser
 from models.registry import register_backbone
 
 
@@ -18,7 +18,7 @@ from models.registry import register_backbone
 class FFDNet(Denoiser):
     takes_sigma = True
 
-    def __init__(self, in_channels: int = 3, width: int = 96, depth: int = 12, init: str = "pytorch") -> None:
+    def __init__(self, in_channels: int = 3, width: int = 96, depth: int = 12) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError("FFDNet needs depth >= 2 (head and tail convolutions)")
@@ -27,7 +27,6 @@ class FFDNet(Denoiser):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
         layers.append(nn.Conv2d(width, in_channels * 4, 3, padding=1))
         self.body = nn.Sequential(*layers)
-        initialize(self, init)
 
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """noisy (B, C, H, W), sigma (B,) on the 0-1 scale -> restored (B, C, H, W)."""

@@ -41,3 +41,34 @@ def test_a_one_thread_smoke_cell_matches_the_two_thread_baseline(tmp_path):
     findings = compare(current, values, base["tolerances"])
     bad = [(f.key, f.baseline, f.current) for f in findings if f.status != "ok"]
     assert not bad, bad
+
+
+def test_the_measuring_chain_reproduces_the_committed_instrument_values():
+    """No training in it: reference rows and the committed frozen network, scored here, equal the baseline's values
+    (written on another run) within the instrument's tolerances (1e-4), and a shifted value is caught."""
+    from bench.instrument import measure
+    from bench.suites import SuiteOptions, build_suite
+
+    section = json.loads(BASELINE.read_text())["instrument"]
+    assert max(section["tolerances"].values()) <= 1e-4
+    measured = measure(build_suite("synthcity", SuiteOptions()), section["frozen"], BASELINE,
+                       tuple(section["sigmas"]), section["seed"], log=lambda *_: None)
+    assert set(measured) == set(section["values"]) and len(measured) == 13
+    findings = compare(measured, section["values"], section["tolerances"])
+    assert all(f.status == "ok" for f in findings), [(f.key, f.baseline, f.current) for f in findings]
+    key = next(k for k in section["values"] if k.startswith("instrument:frozen") and k.endswith("|miou"))
+    shifted = {**section["values"], key: section["values"][key] + 0.001}
+    assert [f.key for f in compare(measured, shifted, section["tolerances"]) if f.status != "ok"] == [key]
+
+
+def test_a_modified_frozen_network_is_refused(tmp_path):
+    from bench.errors import BenchError
+    from bench.instrument import load_frozen
+
+    section = json.loads(BASELINE.read_text())["instrument"]
+    copy = tmp_path / "smoke.json"
+    data = bytearray((BASELINE.parent / section["frozen"]["file"]).read_bytes())
+    data[len(data) // 2] ^= 1  # one flipped bit inside the weights
+    (tmp_path / section["frozen"]["file"]).write_bytes(bytes(data))
+    with pytest.raises(BenchError, match="differs from the sha256 its baseline records"):
+        load_frozen(section["frozen"], copy)

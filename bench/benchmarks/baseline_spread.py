@@ -12,7 +12,7 @@ metric = ``--factor`` x the root mean square of those differences over every cel
 instrument's target bounds are PSNR 0.15 dB, SSIM 0.005, mIoU 0.015: a tolerance above its bound is never clipped
 to it (that would hide chaos as regressions or let CI pass by luck); the baseline lists it under ``exceeds_bounds``
 and the exit code is 1 (``--strict``: then nothing is written). The baseline's values are the seed-0 cells at the
-largest thread count.
+largest thread count; its ``instrument`` section (``bench.instrument``) freezes the first of them.
 """
 from __future__ import annotations
 
@@ -106,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         top = max(args.threads)
         values = {k: v for k, v in by_threads[top].items() if k.split("|")[0].endswith("__s0")}
         grid = _grid(args.grid, [0])
-        atomic_write_json(args.write, {
+        from bench.instrument import build_section
+        from bench.results import load_results
+        from bench.suites import SuiteOptions, build_suite
+
+        ids = {c.cell_hash() for c in grid.cells("synthcity")}
+        instrument = build_section(build_suite("synthcity", SuiteOptions()), load_results(folders[top], "synthcity"),
+                                   folders[top], args.write, ids)
+        atomic_write_json(args.write, {"instrument": instrument,
             "suite": "synthcity", "grid": args.grid, "tolerances": tolerances, "values": values,
             "written_with": {"threads": top, "seed": 0, "precision": grid.train["synthcity"].precision},
             "derivation": {"rule": f"tolerance = {args.factor:g} x RMS of the differences between thread counts "
