@@ -27,6 +27,7 @@ from bench.grids import Grid
 from bench.precision import strict_fp32
 from bench.progress import bar
 from bench.results import RESULT_FILE, CellResult, ReferenceResult, check_writable, write_result
+from bench.schedule import longest_first
 from bench.suites import Suite
 from bench.train import Interrupted, train
 from losses import OBJECTIVES, build_objective
@@ -229,6 +230,8 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
         with CellLock(ref) as lock:
             if lock.acquire():
                 run_reference(ctx, cells, ref)
+    if distributed.world() == 1:  # under torchrun every rank must take the same cells in the same order
+        todo = longest_first(todo, ctx.device, log)
     finished = failed = skipped = 0
     with bar(len(todo), f"grid {grid.name}", unit="cell") as pb:
         for cell in todo:

@@ -125,3 +125,21 @@ def test_the_example_plugin_runs_in_submitit_jobs(tmp_path, tiny_spec):
     cells = [r for r in load_results(tmp_path, "synthcity") if r["kind"] == "cell"]
     assert sorted(r["label"] for r in cells) == ["charbonnier", "l1", "ssim"]
     assert all(r["config"]["backbone"] == "dncnn_small" and r["run"]["plugins"] == list(grid.plugins) for r in cells)
+
+
+def test_a_process_takes_its_longest_cells_first():
+    """sadnet_small's step is several times ffdnet_small's: its cells go first; equal estimates keep grid order."""
+    import torch
+
+    from bench.config import CellConfig, TrainConfig
+    from bench.schedule import longest_first
+
+    train = TrainConfig(iterations=10, batch=2, crop=32)
+    cells = [CellConfig("synthcity", b, o, train=train) for b, o in
+             [("ffdnet_small", "l1"), ("ffdnet_small", "ssim"), ("sadnet_small", "l1")]]
+    rng = torch.get_rng_state()
+    ordered = longest_first(cells, torch.device("cpu"), log=lambda *_: None)
+    assert [(c.backbone, c.objective) for c in ordered] == [("sadnet_small", "l1"), ("ffdnet_small", "l1"),
+                                                            ("ffdnet_small", "ssim")]
+    assert torch.equal(rng, torch.get_rng_state())  # timing draws nothing from the cells' random stream
+    assert longest_first(cells[:2], torch.device("cpu")) == cells[:2]  # one backbone: nothing timed
