@@ -251,11 +251,14 @@ def test_zip_bomb_free_checkpoint_with_a_bad_member_is_corrupt(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- the synthcity cache
 
-@pytest.mark.parametrize("damage, message", [
+CACHE_DAMAGE = [  # (what is done to the second val label of a synthcity cache, what the refusal says)
     (lambda f: f.write_bytes(f.read_bytes()[:-1] + bytes([f.read_bytes()[-1] ^ 1])), "differs from its manifest"),
     (lambda f: f.unlink(), "is missing"),
     (lambda f: f.with_name("extra_gtFine_labelTrainIds.png").write_bytes(f.read_bytes()), "is not in its manifest"),
-])
+]
+
+
+@pytest.mark.parametrize("damage, message", CACHE_DAMAGE)
 def test_a_modified_synthcity_cache_is_refused_naming_the_file(tmp_path, damage, message):
     from bench.synthcity import dataset
     from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
@@ -270,11 +273,7 @@ def test_a_modified_synthcity_cache_is_refused_naming_the_file(tmp_path, damage,
     assert message in str(e.value) and "delete" in str(e.value)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda f: f.write_bytes(f.read_bytes()[:-1] + bytes([f.read_bytes()[-1] ^ 1])), "differs from its manifest"),
-    (lambda f: f.unlink(), "is missing"),
-    (lambda f: f.with_name("extra_gtFine_labelTrainIds.png").write_bytes(f.read_bytes()), "is not in its manifest"),
-])
+@pytest.mark.parametrize("damage, message", CACHE_DAMAGE)
 def test_doctor_and_run_agree_on_a_damaged_synthcity_cache(tmp_path, damage, message):
     """doctor reports the damaged file that run refuses to start on, with the same message."""
     from bench.doctor import diagnose
