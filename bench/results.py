@@ -143,10 +143,13 @@ def load_results(root: Path, suite: str) -> list[dict]:
 
 
 def check_writable(root: Path) -> None:
+    """A one-line error unless files can be created in ``root`` (made if absent). Each process probes with a file
+    of its own: workers and jobs check the same folder at once."""
+    import tempfile
+
     try:
         root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-probe-"):
+            pass
     except OSError as e:
         raise BenchError(f"results folder {root} is not writable ({e.strerror}); pass --results DIR") from None

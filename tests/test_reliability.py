@@ -158,3 +158,24 @@ def test_torchrun_two_processes_on_gloo_train_one_cell_together(tmp_path, prepar
     ranks = [last_loss(folder / "log.txt"), last_loss(folder / "log.rank1.txt")]
     one = last_loss(next((tmp_path / "one" / "synthcity").glob("ffdnet_small__l1*")) / "log.txt")
     assert ranks[0] != ranks[1] and abs(sum(ranks) / 2 - one) < 2e-4  # each rank had its half of every batch
+
+
+def _probe_many(root: str) -> None:
+    from bench.results import check_writable
+
+    for _ in range(200):
+        check_writable(Path(root))
+
+
+def test_workers_checking_one_results_folder_at_once_do_not_trip_each_other(tmp_path):
+    """Each process probes with a file of its own (one shared probe name let a job unlink another's: CI saw a
+    submitit job fail with 'not writable (No such file or directory)')."""
+    import multiprocessing as mp
+
+    procs = [mp.get_context("spawn").Process(target=_probe_many, args=(str(tmp_path),)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert not list(tmp_path.iterdir())
