@@ -30,6 +30,17 @@ RESOLUTION = {"psnr": 1e-4, "ssim": 1e-4, "miou": 1e-4}
 PERTURBATION = 1e-6  # relative, of the frozen weights: rounding-sized, as another CPU's arithmetic is
 
 
+def perturb_weights(model: torch.nn.Module, eps: float) -> torch.nn.Module:
+    """Scale every weight by (1 + eps x N(0, 1)), a fixed draw, in place: a rounding-sized difference (eps 1e-6)
+    such as another CPU's arithmetic makes. eps 0 leaves the model as it is. Returns the model."""
+    if eps:
+        g = torch.Generator().manual_seed(12345)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 + eps * torch.randn(p.shape, generator=g).to(p.device))
+    return model
+
+
 def frozen_path(baseline: Path) -> Path:
     """``results/baselines/smoke.json`` -> ``results/baselines/smoke.frozen.pth``."""
     return Path(baseline).with_suffix(".frozen.pth")
@@ -68,12 +79,7 @@ def measure(suite, spec: dict, baseline: Path, sigmas: tuple[float, ...], seed: 
     from bench.runner import Context
 
     ctx = Context(suite, device, log=log)
-    model = load_frozen(spec, baseline).to(ctx.device)
-    if perturb:
-        g = torch.Generator().manual_seed(12345)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.mul_(1 + perturb * torch.randn(p.shape, generator=g).to(p.device))
+    model = perturb_weights(load_frozen(spec, baseline).to(ctx.device), perturb)
     rows = {"noisy input": evaluate(identity_restore, ctx.val, sigmas, seed, ctx.segmenter, ctx.device),
             f"frozen {spec['cell']}": evaluate(model.restore, ctx.val, sigmas, seed, ctx.segmenter, ctx.device),
             "clean input": evaluate(None, ctx.val, (), seed, ctx.segmenter, ctx.device)}

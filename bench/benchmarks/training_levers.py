@@ -68,6 +68,7 @@ def _train_and_score(key: tuple[str, int, float], backbone: str, backbone_kwargs
     import torch
 
     from bench.evaluate import evaluate
+    from bench.instrument import perturb_weights
     from bench.runner import Context
     from bench.suites import SuiteOptions, SynthcitySuite
     from bench.train import train
@@ -77,12 +78,7 @@ def _train_and_score(key: tuple[str, int, float], backbone: str, backbone_kwargs
     torch.set_num_threads(threads)
     ctx = Context(SynthcitySuite(SuiteOptions()), device, log=lambda *_: None)
     torch.manual_seed(seed)
-    model = build_backbone(backbone, **backbone_kwargs)
-    if key[2]:  # a rounding-sized perturbation of the initial weights
-        g = torch.Generator().manual_seed(12345)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.mul_(1 + key[2] * torch.randn(p.shape, generator=g))
+    model = perturb_weights(build_backbone(backbone, **backbone_kwargs), key[2])  # key[2]: --perturb or 0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         summary = train(model, build_objective("l1"), ctx.train_images, cfg, seed, Path(tmp) / "train.pth",
