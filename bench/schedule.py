@@ -48,19 +48,21 @@ def step_seconds(cell: CellConfig, device: torch.device) -> float:
         torch.set_rng_state(state)
 
 
+def _setup(c: CellConfig) -> tuple:
+    """What a training step's time depends on: the backbone and its arguments, batch, crop, precision."""
+    return (c.backbone, c.backbone_kwargs, c.train.batch, c.train.crop, c.train.precision)
+
+
 def longest_first(cells: list[CellConfig], device: torch.device, log: Callable[[str], None] = print
                   ) -> list[CellConfig]:
     """``cells`` ordered by estimated length, longest first (ties keep grid order); one timing per backbone setup."""
-    setups = {(c.backbone, c.backbone_kwargs, c.train.batch, c.train.crop, c.train.precision) for c in cells}
-    if len(cells) < 2 or len(setups) < 2:
+    if len(cells) < 2 or len({_setup(c) for c in cells}) < 2:
         return list(cells)
     timed: dict[tuple, float] = {}
     for c in cells:
-        key = (c.backbone, c.backbone_kwargs, c.train.batch, c.train.crop, c.train.precision)
-        if key not in timed:
-            timed[key] = step_seconds(c, device)
-    cost = {c: timed[(c.backbone, c.backbone_kwargs, c.train.batch, c.train.crop, c.train.precision)]
-            * c.train.iterations for c in cells}
+        if _setup(c) not in timed:
+            timed[_setup(c)] = step_seconds(c, device)
+    cost = {c: timed[_setup(c)] * c.train.iterations for c in cells}
     ordered = sorted(cells, key=lambda c: -cost[c])  # stable: equal estimates keep the grid's order
     if ordered != list(cells):
         log("longest cells first (estimated from one training step of each backbone): "
