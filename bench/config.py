@@ -24,6 +24,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the global gradient norm to this (0: off)
     ema_decay: float = 0.0  # evaluate an exponential moving average of the weights (0: the last iterate)
     precision: str = "fp32"  # "fp32", "bf16" (autocast + channels_last) or "auto" (resolved per machine)
+    arithmetic: str = "native"  # "native" or "exact": the same bits on every machine (bench.exact; fp32 only)
 
     @property
     def bf16(self) -> bool:
@@ -35,12 +36,17 @@ class TrainConfig:
             raise ValueError(f"schedule {self.schedule!r}: expected one of {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if self.arithmetic not in ARITHMETICS:
+            raise ValueError(f"arithmetic {self.arithmetic!r}: expected one of {', '.join(ARITHMETICS)}")
+        if self.arithmetic == "exact" and self.precision == "bf16":
+            raise ValueError("arithmetic 'exact' trains in fp32: precision must be fp32 (or auto, which it decides)")
         if not (0.0 <= self.warmup < 1.0 and 0.0 <= self.ema_decay < 1.0 and self.grad_clip >= 0.0):
             raise ValueError("warmup and ema_decay must be in [0, 1), grad_clip >= 0")
 
 
 SCHEDULES = ("multistep", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
+ARITHMETICS = ("native", "exact")
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,13 @@ class CellConfig:
     protocol: str = "ours"  # measurement protocol (bench.protocol): "ours" or "authors"
 
     def to_dict(self) -> dict:
-        """The configuration as JSON; the default protocol is left out, so cells measured before protocols
-        existed keep their hash."""
+        """The configuration as JSON; the default protocol and arithmetic are left out, so cells measured before
+        they existed keep their hash."""
         d = json.loads(json.dumps(asdict(self)))
         if d["protocol"] == "ours":
             del d["protocol"]
+        if d["train"]["arithmetic"] == "native":
+            del d["train"]["arithmetic"]
         return d
 
     def cell_hash(self) -> str:

@@ -26,7 +26,8 @@ from bench.registry import Registry, UnknownNameError, unknown_name_message
 # and 1e-4 measured worse). Iterations are what the small networks lack (ffdnet_small at sigma 25: 21.7 dB after
 # 600, 23.3 after 1200, 24.1 after 1800), paid for by bf16 where the machine has it ("auto"); a 5 % warm-up and
 # gradient-norm clipping at 0.2 keep cbdnet_small's seeds together (its gradient norm is ~0.2; EMA and a cosine
-# schedule measured no better). `python -m bench.benchmarks.training_levers` measures every lever.
+# schedule measured no better), and cbdnet_small starts as the identity (residual_init="zero": seeds 0-4 within
+# 0.08 dB instead of 0.39). `python -m bench.benchmarks.training_levers` measures every lever.
 SYNTHCITY_TRAIN = TrainConfig(iterations=1600, batch=8, crop=64, lr=1e-3, milestones=(0.5, 0.75, 0.9),
                               checkpoint_every=100, warmup=0.05, grad_clip=0.2, precision="auto")
 CITYSCAPES_TRAIN = TrainConfig(iterations=400 * 2975 // 8, batch=8, crop=512, lr=1e-4, checkpoint_every=2000)
@@ -87,14 +88,25 @@ class Grid:
         decided for ``device`` (``bench.precision``), so that every cell's configuration and hash say what ran."""
         from bench.precision import resolve
 
-        train = {s: replace(t, precision=resolve(precision or t.precision, device)) for s, t in self.train.items()}
+        def decide(requested: str, arithmetic: str) -> str:  # exact arithmetic is fp32 by definition
+            if arithmetic != "exact":
+                return resolve(requested, device)
+            if requested == "bf16":
+                raise BenchError(f"grid {self.name} trains with arithmetic 'exact', which is fp32 only: drop "
+                                 "--precision bf16, or set train.arithmetic=native")
+            return "fp32"
+
+        train = {s: replace(t, precision=decide(precision or t.precision, t.arithmetic)) for s, t in self.train.items()}
         entries = []
         for e in self.entries:  # a row's own precision: dropped for a precision given, else decided too
             own = dict(e.train)
+            arithmetic = own.get("arithmetic", "native")
             if precision:
                 own.pop("precision", None)
-            elif "precision" in own:
-                own["precision"] = resolve(own["precision"], device)
+                if arithmetic == "exact":
+                    own["precision"] = decide(precision, arithmetic)
+            elif "precision" in own or arithmetic == "exact":
+                own["precision"] = decide(own.get("precision", "auto"), arithmetic)
             entries.append(replace(e, train=_params(own)))
         return replace(self, train=train, entries=entries)
 
@@ -148,7 +160,7 @@ class Grid:
         out = []
         for e in grid.entries:
             backbone = backbone_for(e.backbone, suite)
-            bk = _params(backbone_params(backbone, **dict(e.backbone_params)))
+            bk = _params(hashed_params(backbone, backbone_params(backbone, **dict(e.backbone_params))))
             own = dict(e.objective_params)
             if self.protocol == "authors":  # the objective's own reading of the authors' protocol, unless set
                 from losses.registry import OBJECTIVES
@@ -194,6 +206,16 @@ def _params(d: dict) -> Params:
 
 
 TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def hashed_params(backbone: str, params: dict) -> dict:
+    """A backbone's effective parameters as a cell's configuration holds them: those its class lists in
+    ``legacy_defaults`` (parameters added after cells were measured) are left out at that value, so those cells keep
+    their hash and the network they name."""
+    from models.registry import BACKBONES
+
+    legacy = getattr(BACKBONES.get(backbone).factory, "legacy_defaults", {})
+    return {k: v for k, v in params.items() if not (k in legacy and legacy[k] == v)}
 
 
 def train_with(base: TrainConfig, changes: dict, where: str) -> TrainConfig:
@@ -369,7 +391,8 @@ def _str_list(v: Any, key: str, where: str) -> list[str]:
 
 
 def _names(v: Any, key: str, where: str) -> list[str]:
-    """A list of names, or "*": every registered backbone (without the _small variants) or objective."""
+    """A list of names, or "*": every registered backbone (without its variants, ``<backbone>_small`` and
+    ``ffdnet_tiny``: names ``<registered backbone>_<variant>``) or objective."""
     if v == "*":
         from losses.registry import OBJECTIVES
         from models.registry import BACKBONES
@@ -377,7 +400,7 @@ def _names(v: Any, key: str, where: str) -> list[str]:
         if key == "objectives":
             return OBJECTIVES.names()
         names = BACKBONES.names()
-        return [n for n in names if not (n.endswith("_small") and n.removesuffix("_small") in names)]
+        return [n for n in names if not ("_" in n and n.rsplit("_", 1)[0] in names)]
     if v is None:
         raise BenchError(f"{where}: a block of cells needs both backbones and objectives")
     return _str_list(v, key, where)

@@ -33,10 +33,14 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
-    """(size,) normalised 1-D Gaussian."""
-    coords = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    """(size,) normalised 1-D Gaussian. Under exact training arithmetic (``bench.exact``) it is computed in float64
+    and rounded to ``dtype``, so that ``exp`` rounds alike on every instruction set."""
+    from bench import exact
+
+    work = torch.float64 if exact.active() else dtype
+    coords = torch.arange(size, dtype=work, device=device) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
-    return g / g.sum()
+    return (g / g.sum()).to(dtype)
 
 
 def _blur(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:

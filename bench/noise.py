@@ -16,10 +16,17 @@ def draw_train_sigma(batch: int, sigma_max: float, gen: torch.Generator) -> torc
     return torch.rand(batch, generator=gen) * (sigma_max / 255.0)
 
 
-def add_train_noise(clean: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """clean (B, C, H, W) in [0, 1], sigma (B,) on the 0-1 scale -> noisy, not clipped."""
-    noise = torch.randn(clean.shape, generator=gen, device=gen.device) * sigma.view(-1, 1, 1, 1)
-    return clean + noise.to(clean.device)
+def add_train_noise(clean: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator, exact: bool = False
+                    ) -> torch.Tensor:
+    """clean (B, C, H, W) in [0, 1], sigma (B,) on the 0-1 scale -> noisy, not clipped. ``exact``: the normal
+    samples are drawn in float64 and rounded (the same bits on every instruction set; ``bench.exact``)."""
+    if exact:
+        from bench.exact import exact_randn
+
+        noise = exact_randn(clean.shape, gen)
+    else:
+        noise = torch.randn(clean.shape, generator=gen, device=gen.device)
+    return clean + (noise * sigma.view(-1, 1, 1, 1)).to(clean.device)
 
 
 def eval_noise_seed(image_id: str, sigma: float, seed: int) -> int:

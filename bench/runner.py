@@ -29,10 +29,10 @@ from bench.progress import bar
 from bench.results import RESULT_FILE, CellResult, ReferenceResult, check_writable, write_result
 from bench.schedule import longest_first
 from bench.suites import Suite
-from bench.train import Interrupted, train
+from bench.train import Interrupted, build_for_training, train
 from losses import OBJECTIVES, build_objective
 from losses.registry import Resources, objective_needs, objective_params
-from models import BACKBONES, build_backbone
+from models import BACKBONES
 
 
 def reference_dirname(cells: list[CellConfig]) -> str:
@@ -133,8 +133,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
         log_file.flush()
 
     try:
-        torch.manual_seed(cell.seed)
-        model = build_backbone(cell.backbone, **dict(cell.backbone_kwargs))
+        model = build_for_training(cell.backbone, dict(cell.backbone_kwargs), cell.train, cell.seed)
         objective = build_objective(cell.objective, ctx.resources, **dict(cell.objective_kwargs))
         if main:
             atomic_write_json(folder / "config.json", cell.to_dict())

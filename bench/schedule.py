@@ -23,6 +23,9 @@ PROBE_BATCH, PROBE_CROP = 4, 64  # the timed step's size at most; its time is sc
 
 def step_seconds(cell: CellConfig, device: torch.device) -> float:
     """Seconds of one training step of ``cell``'s backbone (L1 loss) on ``device``: the faster of two timed steps."""
+    import contextlib
+
+    from bench.exact import exact_convolutions
     from models import build_backbone
 
     cfg = cell.train
@@ -36,7 +39,8 @@ def step_seconds(cell: CellConfig, device: torch.device) -> float:
         best = float("inf")
         for i in range(3):
             t0 = time.perf_counter()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16), \
+                    exact_convolutions() if cfg.arithmetic == "exact" else contextlib.nullcontext():
                 loss = (model.restore(x, sigma) - x).abs().mean()
             loss.float().backward()
             if device.type == "cuda":
@@ -49,8 +53,8 @@ def step_seconds(cell: CellConfig, device: torch.device) -> float:
 
 
 def _setup(c: CellConfig) -> tuple:
-    """What a training step's time depends on: the backbone and its arguments, batch, crop, precision."""
-    return (c.backbone, c.backbone_kwargs, c.train.batch, c.train.crop, c.train.precision)
+    """What a training step's time depends on: the backbone and its arguments, batch, crop, precision, arithmetic."""
+    return (c.backbone, c.backbone_kwargs, c.train.batch, c.train.crop, c.train.precision, c.train.arithmetic)
 
 
 def longest_first(cells: list[CellConfig], device: torch.device, log: Callable[[str], None] = print

@@ -6,6 +6,7 @@ replays the very batches an uninterrupted run would have drawn.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import time
@@ -80,7 +81,8 @@ def draw_batch(images: torch.Tensor, cfg: TrainConfig, seed: int, it: int, label
     crops, labs = random_crops(images, labels, cfg.batch, cfg.crop, g)
     clean = to_unit(crops)
     sigma = draw_train_sigma(cfg.batch, cfg.sigma_max, g)
-    return clean, add_train_noise(clean, sigma, g), sigma, (labs.long() if labs is not None else None)
+    noisy = add_train_noise(clean, sigma, g, exact=cfg.arithmetic == "exact")
+    return clean, noisy, sigma, (labs.long() if labs is not None else None)
 
 
 class TrainBatches(torch.utils.data.Dataset):
@@ -155,11 +157,46 @@ def lr_factor(cfg: TrainConfig, it: int) -> float:
 
 
 def make_state(model: Denoiser, cfg: TrainConfig) -> TrainState:
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    """Adam, its learning-rate schedule and the weights' moving average (with ``cfg.arithmetic`` "exact": their
+    machine-independent versions, ``bench.exact``)."""
+    if cfg.arithmetic == "exact":
+        from bench.exact import ExactAdam, ema_exact
+
+        opt = ExactAdam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        averaging = {"avg_fn": ema_exact(cfg.ema_decay)}
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        averaging = {"multi_avg_fn": get_ema_multi_avg_fn(cfg.ema_decay)}
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(cfg, it))
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-           if cfg.ema_decay > 0 else None)
+    ema = AveragedModel(model, use_buffers=True, **averaging) if cfg.ema_decay > 0 else None
     return TrainState(model, opt, sched, ema)
+
+
+def build_for_training(name: str, kwargs: dict, cfg: TrainConfig, seed: int) -> Denoiser:
+    """The backbone ``name`` as a cell trains it: initialised after ``torch.manual_seed(seed)``, with the
+    machine-independent samplers when ``cfg.arithmetic`` is "exact"."""
+    from bench.exact import exact_init
+    from models import build_backbone
+
+    torch.manual_seed(seed)
+    with exact_init() if cfg.arithmetic == "exact" else contextlib.nullcontext():
+        return build_backbone(name, **kwargs)
+
+
+def _exact_arithmetic_problems(cfg: TrainConfig, model: Denoiser, objective: Objective, world: int) -> str | None:
+    """Why this training cannot run in exact arithmetic (None when it can, or is not asked to)."""
+    if cfg.arithmetic != "exact":
+        return None
+    from bench.exact import unsupported
+
+    if world > 1:
+        return "arithmetic 'exact' trains in one process (a distributed gradient sum rounds in the order it arrives)"
+    missing = unsupported(model, objective)
+    if missing:
+        return (f"arithmetic 'exact' needs every operation of the backbone and the objective to round alike on "
+                f"every machine, and {', '.join(missing)} does not declare it (exact_arithmetic = True, after "
+                "checking with tests/test_exact.py); use train.arithmetic=native for it")
+    return None
 
 
 def save_checkpoint(state: TrainState, path: Path, objective: Objective | None = None, extra: dict | None = None
@@ -271,6 +308,12 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     world, rank = distributed.world(), distributed.rank()
     if cfg.batch % world:
         raise BenchError(f"batch {cfg.batch} does not split over {world} processes")
+    problem = _exact_arithmetic_problems(cfg, model, objective, world)
+    if problem:
+        raise BenchError(problem)
+    exact = cfg.arithmetic == "exact"
+    if exact:
+        from bench.exact import clip_grad_norm_exact, exact_convolutions
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     state = make_state(model, cfg)
     curve: list[dict] = []
@@ -294,7 +337,8 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             clean, noisy, sigma = (clean.to(device, memory_format=layout, non_blocking=True),
                                    noisy.to(device, memory_format=layout, non_blocking=True),
                                    sigma.to(device, non_blocking=True))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16), \
+                    exact_convolutions() if exact else contextlib.nullcontext():
                 restored = net(noisy, sigma) if world > 1 else model.restore(noisy, sigma)
                 loss, terms = objective(restored, clean, {"sigma": sigma, "labels": crop_labels, "extras": model.extras()})
             loss = loss.float()
@@ -304,7 +348,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                (clip_grad_norm_exact if exact else torch.nn.utils.clip_grad_norm_)(model.parameters(), cfg.grad_clip)
             state.optimizer.step()
             state.scheduler.step()
             if state.ema is not None:

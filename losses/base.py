@@ -19,6 +19,9 @@ from bench.errors import BenchError
 
 class Objective(nn.Module):
     needs: frozenset[str] = frozenset()
+    # True when the objective uses only convolutions, data movement, elementwise IEEE operations and means (whose
+    # gradient is a division), so that exact training arithmetic holds (bench.exact; tests/test_exact.py)
+    exact_arithmetic: bool = False
 
     def forward(self, restored: torch.Tensor, clean: torch.Tensor, batch: dict | None = None
                 ) -> tuple[torch.Tensor, dict[str, float]]:

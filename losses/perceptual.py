@@ -15,6 +15,8 @@ from losses.registry import register_objective
 class PerceptualObjective(L1Objective):
     """L1 + w * mean |Phi_l(restored) - Phi_l(clean)| at one VGG layer (default conv3_2, before ReLU)."""
 
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
+
     needs = frozenset({"features"})
 
     def __init__(self, features, layer: str = "conv3_2", weight: float = 0.02, l1_weight: float = 1.0, **noise_terms):
@@ -35,6 +37,8 @@ class PerceptualObjective(L1Objective):
 @register_objective("lpips", "L1 + w LPIPS (package v0.1 alex, or its formula on the suite's VGG19)", order=30)
 class LPIPSObjective(L1Objective):
     """L1 + w * mean LPIPS(restored, clean); the distance is the suite's (package or formula)."""
+
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
 
     needs = frozenset({"lpips"})
 
@@ -71,6 +75,8 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.1, eps:
 @register_objective("contextual", "L1 + w contextual loss (Mechrez et al.), conv3_2, cosine, h 0.1", order=40)
 class ContextualObjective(L1Objective):
     """L1 + w * -log CX(Phi(restored), Phi(clean)) at conv3_2, h = 0.1 (Mechrez et al.)."""
+
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
 
     needs = frozenset({"features"})
     authors_params = {"center": "target_batch"}  # what --protocol authors sets (their center_by_T)

@@ -12,12 +12,15 @@ from losses.registry import register_objective
 
 @register_objective("l1", "mean absolute error", order=0)
 class L1Objective(Objective):
-    """L1, the base term of every objective; optionally CBDNet's noise-estimate terms.
+    """L1, the base term of every objective; optionally CBDNet's noise-estimate terms (elementwise operations and
+    means: exact arithmetic holds, ``bench.exact``; so does SSIM's below, its blur being two convolutions).
 
     ``asymmetric_weight``/``tv_weight`` > 0 add CBDNet's asymmetric and total-variation terms on the
     backbone's noise estimate (``batch["extras"]["noise_map"]``; the paper's 0.5 and 0.05). Off by
     default: the D2SM paper trains every backbone with the objective alone.
     """
+
+    exact_arithmetic = True
 
     def __init__(self, l1_weight: float = 1.0, asymmetric_weight: float = 0.0, tv_weight: float = 0.0) -> None:
         super().__init__()

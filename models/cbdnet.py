@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import Denoiser
+from models.base import Denoiser, zero_init_residual
 from models.registry import register_backbone
 
 
@@ -29,11 +29,20 @@ def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
 
 @register_backbone("cbdnet", "CBDNet, published configuration (U-Net 64/128/256, estimator 32 ch)", order=10,
                    widths=(64, 128, 256), estimator_width=32)
-@register_backbone("cbdnet_small", "CBDNet reduced for the embedded suite (U-Net 16/32/64, estimator 16 ch)",
-                   order=11, widths=(16, 32, 64), estimator_width=16)
+@register_backbone("cbdnet_small", "CBDNet reduced for the embedded suite (U-Net 16/32/64, estimator 16 ch), "
+                   "starting as the identity", order=11, widths=(16, 32, 64), estimator_width=16, residual_init="zero")
 class CBDNet(Denoiser):
+    """``residual_init`` "zero" zero-initialises the output convolution, so the network starts as the identity (its
+    global residual passes the input through) and learns the correction from there (the zero-initialised last layer
+    of a residual branch: Goyal et al. 2017, Zhang et al. 2019, "Fixup"); "pytorch" keeps PyTorch's default
+    initialisation, as the authors' code does. Measured on synthcity (cbdnet_small x l1, seeds 0-4, 1600 bf16
+    steps): sigma-25 PSNR 27.77 +- 0.08 dB with "zero" against 27.40 +- 0.39 with "pytorch"."""
+
+    exact_arithmetic = True  # convolutions, ReLU, 2x2 average pools, sums (bench.exact)
+    legacy_defaults = {"residual_init": "pytorch"}  # cells measured before the parameter keep their hash
+
     def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), estimator_width: int = 32,
-                 depths: tuple[int, int, int, int, int] = (2, 3, 6, 3, 2)) -> None:
+                 depths: tuple[int, int, int, int, int] = (2, 3, 6, 3, 2), residual_init: str = "pytorch") -> None:
         super().__init__()
         w1, w2, w3 = widths
         e = estimator_width
@@ -46,6 +55,7 @@ class CBDNet(Denoiser):
         self.up1 = nn.ConvTranspose2d(w2, w1, 2, stride=2)
         self.dec1 = _convs(w1, w1, depths[4])
         self.out = nn.Conv2d(w1, 3, 1)
+        zero_init_residual(self.out, residual_init)
         self._noise_map: torch.Tensor | None = None
 
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-from models.base import Denoiser
+from models.base import Denoiser, zero_init_residual
 from models.registry import register_backbone
 
 
@@ -141,7 +141,11 @@ class ContextBlock(nn.Module):
 @register_backbone("sadnet_small", "SADNet reduced for the embedded suite (8 base ch, 8 offset ch)", order=21,
                    width=8, offset_width=8)
 class SADNet(Denoiser):
-    def __init__(self, width: int = 32, offset_width: int = 32) -> None:
+    """``residual_init`` "zero": the output convolution starts at zero, so the network starts as the identity (its
+    global residual); "pytorch": PyTorch's default initialisation, as the authors' code (``models.cbdnet``)."""
+    legacy_defaults = {"residual_init": "pytorch"}  # cells measured before the parameter keep their hash
+
+    def __init__(self, width: int = 32, offset_width: int = 32, residual_init: str = "pytorch") -> None:
         super().__init__()
         c = [width, 2 * width, 4 * width, 8 * width]
         self.enc = nn.ModuleList([ResBlock(3, c[0])] + [ResBlock(c[i], c[i]) for i in range(1, 4)])
@@ -152,6 +156,7 @@ class SADNet(Denoiser):
         self.up = nn.ModuleList(nn.ConvTranspose2d(c[i + 1], c[i], 2, stride=2) for i in range(3))
         self.fuse = nn.ModuleList(nn.Conv2d(2 * c[i], c[i], 1) for i in range(3))
         self.out = nn.Conv2d(c[0], 3, 3, padding=1)
+        zero_init_residual(self.out, residual_init)
 
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         """noisy (B, 3, H, W) about [0, 1] -> restored (B, 3, H, W); any H, W (padded to a multiple of 8)."""

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from bench.registry import UnknownNameError
-from models import build_backbone
+from models import BACKBONES, build_backbone
 
-ALL = ["ffdnet", "ffdnet_small", "cbdnet", "cbdnet_small", "sadnet", "sadnet_small"]
+ALL = ["ffdnet", "ffdnet_small", "ffdnet_tiny", "cbdnet", "cbdnet_small", "sadnet", "sadnet_small"]
 
 
 @pytest.mark.parametrize(("name", "count"), [("ffdnet", 852_108), ("cbdnet", 4_365_382), ("sadnet", 4_234_723)])
@@ -20,10 +20,13 @@ def test_shapes_and_gradients(name, hw):
 
     torch.manual_seed(0)
     m = build_backbone(name)
+    x = torch.rand(2, 3, *hw, requires_grad=True)
+    if BACKBONES.params(name).get("residual_init") == "zero":  # starts as the identity: its output layer is zero,
+        assert torch.equal(m.restore(x, torch.tensor([0.1, 0.2])), x)  # so perturb it for gradients everywhere
+        torch.nn.init.normal_(m.out.weight, std=0.01)
     for mod in m.modules():  # offsets start at zero; perturb them so every offset weight gets a gradient
         if isinstance(mod, ModulatedDeformConv):
             torch.nn.init.normal_(mod.offset_mask.weight, std=0.01)
-    x = torch.rand(2, 3, *hw, requires_grad=True)
     y = m.restore(x, torch.tensor([0.1, 0.2]))
     assert y.shape == x.shape and y.dtype == x.dtype and torch.isfinite(y).all()
     y.square().mean().backward()

@@ -1,23 +1,32 @@
-"""How far a grid's numbers move with the thread count (a stand-in for another CPU) and with the seed, and the
-regression tolerances that follow; optionally writes the committed baseline with its derivation.
+"""How far a grid's numbers move with the thread count and the machine (stand-ins for another CPU) and with the
+seed, and the regression tolerances that follow; optionally writes the committed baseline with its derivation.
 
     python -m bench.benchmarks.baseline_spread --grid smoke --seeds 0 1 2 --threads 1 2 \\
+        --machine "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=AVX2" \\
         --write results/baselines/smoke.json
 
-Runs ``bench run --grid G --seeds S... --workers 1 --threads T`` once per thread count, all at once (the numbers do
-not depend on the load), each into its own results folder under ``--work`` (kept, so a second call reuses finished cells). A different thread count changes the order
-of floating-point reductions as another CPU does, and training amplifies such rounding differences alike, so the
-difference between the thread counts of one (cell, seed) is what the regression check must tolerate. Tolerance per
-metric = ``--factor`` x the root mean square of those differences over every cell, seed and test sigma. The
-instrument's target bounds are PSNR 0.15 dB, SSIM 0.005, mIoU 0.015: a tolerance above its bound is never clipped
-to it (that would hide chaos as regressions or let CI pass by luck); the baseline lists it under ``exceeds_bounds``
-and the exit code is 1 (``--strict``: then nothing is written). The baseline's values are the seed-0 cells at the
-largest thread count; its ``instrument`` section (``bench.instrument``) freezes the first of them.
+Runs ``bench run --grid G --seeds S... --workers 1 --threads T`` once per thread count, and once (one thread) per
+``--machine``: environment variables that make this CPU compute as another would (PyTorch's kernels for another
+instruction set, MKL's and oneDNN's for another CPU). All runs go at once (the numbers do not depend on the load),
+each into its own results folder under ``--work`` (kept, so a second call reuses finished cells). The difference
+between two runs of one (cell, seed) is what the regression check must tolerate:
+
+- in native arithmetic, training amplifies rounding into differences the size of a seed's: tolerance per metric =
+  ``--factor`` x the root mean square of those differences over every cell, seed and test sigma;
+- in exact arithmetic (``bench.exact``: every cell of the grid), the runs train the same weights to the bit and only
+  the measuring chain's rounding is left, as in the instrument check: tolerance = max(``--factor`` x the largest
+  difference, the instrument's resolution of 1e-4).
+
+The target bounds are PSNR 0.15 dB, SSIM 0.005, mIoU 0.015: a tolerance above its bound is never clipped to it (that
+would hide chaos as regressions or let CI pass by luck); the baseline lists it under ``exceeds_bounds`` and the exit
+code is 1 (``--strict``: then nothing is written). The baseline's values are the seed-0 cells at the largest thread
+count; its ``instrument`` section (``bench.instrument``) freezes the first of them.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import statistics
 import subprocess
 import sys
@@ -28,11 +37,25 @@ from bench.check import DEFAULT_TOLERANCES, values_from_results
 BOUNDS = {"psnr": 0.15, "ssim": 0.005, "miou": 0.015}
 
 
-def _start(grid: str, seeds: list[int], threads: int, results: Path) -> subprocess.Popen:
+def parse_machine(text: str) -> dict[str, str]:
+    """``"A=1 B=2"`` -> {"A": "1", "B": "2"}: the environment of one stand-in machine."""
+    env = {}
+    for item in text.split():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SystemExit(f"--machine {text!r}: expected NAME=VALUE items separated by spaces")
+        env[key] = value
+    return env
+
+
+def _start(grid: str, seeds: list[int], threads: int, results: Path, env: dict[str, str] | None = None
+           ) -> subprocess.Popen:
+    import os
+
     cmd = [sys.executable, "-m", "bench", "run", "--grid", grid, "--seeds", *map(str, seeds), "--workers", "1",
            "--threads", str(threads), "--results", str(results)]
-    print("$", " ".join(cmd[1:]), flush=True)
-    return subprocess.Popen(cmd)
+    print("$", " ".join(f"{k}={v}" for k, v in (env or {}).items()), " ".join(cmd[1:]), flush=True)
+    return subprocess.Popen(cmd, env={**os.environ, **(env or {})})
 
 
 def _grid(ref: str, seeds: list[int]):
@@ -48,10 +71,10 @@ def _values(grid: str, seeds: list[int], results: Path) -> dict[str, float]:
     return values_from_results(load_results(results, "synthcity"), ids)
 
 
-def spread(by_threads: dict[int, dict[str, float]]) -> dict:
-    """Per metric: RMS of the differences between thread counts (same cell, seed, sigma) and the mean over
-    cells, sigmas and thread counts of the standard deviation over seeds."""
-    counts = sorted(by_threads)
+def spread(by_threads: dict) -> dict:
+    """Per metric: RMS and largest of the differences between runs (thread counts, stand-in machines; same cell,
+    seed, sigma) and the mean over cells, sigmas and runs of the standard deviation over seeds."""
+    counts = list(by_threads)
     keys = set.intersection(*(set(v) for v in by_threads.values()))
     out: dict[str, dict[str, float]] = {"thread_rms_diff": {}, "thread_max_diff": {}, "seed_std": {}}
     for metric in DEFAULT_TOLERANCES:
@@ -76,22 +99,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", default="smoke", help="a grid name or file (bench run --grid)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--factor", type=float, default=3.0, help="tolerance = factor x RMS thread difference")
+    p.add_argument("--machine", action="append", default=[], metavar="ENV",
+                   help="NAME=VALUE ... of a stand-in machine, run with one thread (repeatable)")
+    p.add_argument("--factor", type=float, default=3.0,
+                   help="tolerance = factor x RMS difference (native), or x the largest difference (exact)")
     p.add_argument("--work", type=Path, default=Path("results/runs/_spread"), help="results folders (kept)")
     p.add_argument("--strict", action="store_true", help="write nothing when a tolerance exceeds its bound")
     p.add_argument("--write", type=Path, help="write the baseline here (values: seed 0 at the most threads)")
     args = p.parse_args(argv)
     if len(args.threads) < 2 or 0 not in args.seeds:
         raise SystemExit("need at least two thread counts and seed 0")
-    folders = {t: args.work / f"threads{t}" for t in args.threads}
-    procs = [_start(args.grid, args.seeds, t, folder) for t, folder in folders.items()]  # results do not depend on load
+    machines = [parse_machine(m) for m in args.machine]
+    runs = {f"threads {t}": (t, {}) for t in args.threads}
+    runs.update({f"machine {i + 1}": (1, env) for i, env in enumerate(machines)})
+    folders = {name: args.work / name.replace(" ", "") for name in runs}
+    procs = [_start(args.grid, args.seeds, t, folders[name], env) for name, (t, env) in runs.items()]  # load-free
     if any(p.wait() for p in procs):
         raise SystemExit("a run failed; see its output above")
-    by_threads = {t: _values(args.grid, args.seeds, folder) for t, folder in folders.items()}
-    s = spread(by_threads)
-    tolerances = {m: math.ceil(args.factor * s["thread_rms_diff"][m] * 1e4) / 1e4 for m in DEFAULT_TOLERANCES}
-    print(f"\ngrid {args.grid}, seeds {args.seeds}, threads {args.threads}")
-    print(f"| metric | RMS thread diff | max thread diff | mean seed std | tolerance (x{args.factor:g}) | bound |")
+    by_run = {name: _values(args.grid, args.seeds, folder) for name, folder in folders.items()}
+    s = spread(by_run)
+    from bench.instrument import RESOLUTION
+
+    arithmetic = {c.train.arithmetic for c in _grid(args.grid, [0]).cells("synthcity")}
+    exact = arithmetic == {"exact"}
+    if exact:
+        rule = (f"tolerance = max({args.factor:g} x the largest difference between runs (thread counts, stand-in "
+                "machines; same cell, seed and sigma), the instrument's resolution), rounded up to 1e-4: exact "
+                "arithmetic trains the same weights in every run")
+        tolerances = {m: max(RESOLUTION[m], math.ceil(args.factor * s["thread_max_diff"][m] * 1e4) / 1e4)
+                      for m in DEFAULT_TOLERANCES}
+    else:
+        rule = (f"tolerance = {args.factor:g} x RMS of the differences between runs (thread counts, stand-in "
+                "machines; same cell, seed and sigma), rounded up to 1e-4")
+        tolerances = {m: math.ceil(args.factor * s["thread_rms_diff"][m] * 1e4) / 1e4 for m in DEFAULT_TOLERANCES}
+    print(f"\ngrid {args.grid} ({'exact' if exact else 'native'} arithmetic), seeds {args.seeds}, runs "
+          + "; ".join(f"{n}{' ' + ' '.join(f'{k}={v}' for k, v in env.items()) if env else ''}"
+                      for n, (_, env) in runs.items()))
+    print(f"| metric | RMS run diff | max run diff | mean seed std | tolerance (x{args.factor:g}) | bound |")
     print("|---|---:|---:|---:|---:|---:|")
     for m in DEFAULT_TOLERANCES:
         print(f"| {m} | {s['thread_rms_diff'][m]:.4f} | {s['thread_max_diff'][m]:.4f} | {s['seed_std'][m]:.4f} | "
@@ -104,24 +148,26 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.write:
         top = max(args.threads)
-        values = {k: v for k, v in by_threads[top].items() if k.split("|")[0].endswith("__s0")}
+        values = {k: v for k, v in by_run[f"threads {top}"].items() if k.split("|")[0].endswith("__s0")}
         grid = _grid(args.grid, [0])
         from bench.instrument import build_section
         from bench.results import load_results
         from bench.suites import SuiteOptions, build_suite
 
         ids = {c.cell_hash() for c in grid.cells("synthcity")}
-        instrument = build_section(build_suite("synthcity", SuiteOptions()), load_results(folders[top], "synthcity"),
-                                   folders[top], args.write, ids)
+        top_folder = folders[f"threads {top}"]
+        instrument = build_section(build_suite("synthcity", SuiteOptions()), load_results(top_folder, "synthcity"),
+                                   top_folder, args.write, ids)
         atomic_write_json(args.write, {"instrument": instrument,
             "suite": "synthcity", "grid": args.grid, "tolerances": tolerances, "values": values,
-            "written_with": {"threads": top, "seed": 0, "precision": grid.train["synthcity"].precision},
-            "derivation": {"rule": f"tolerance = {args.factor:g} x RMS of the differences between thread counts "
-                                   "(same cell, seed and sigma), rounded up to 1e-4",
+            "written_with": {"threads": top, "seed": 0, "precision": grid.train["synthcity"].precision,
+                             "arithmetic": grid.train["synthcity"].arithmetic},
+            "derivation": {"rule": rule, "arithmetic": "exact" if exact else "native",
                            "factor": args.factor, "seeds": args.seeds, "threads": args.threads,
+                           "machines": [{"threads": 1, "env": env} for env in machines],
                            "tolerances": tolerances, "bounds": BOUNDS, "exceeds_bounds": over, **s,
                            "command": "python -m bench.benchmarks.baseline_spread "
-                                      + " ".join(argv if argv is not None else sys.argv[1:])}})
+                                      + shlex.join(argv if argv is not None else sys.argv[1:])}})
         print(f"baseline {args.write} written ({len(values)} values)")
     return 1 if over else 0
 

@@ -57,7 +57,9 @@ def parse_variant(text: str, base: TrainConfig) -> tuple[str, TrainConfig, int, 
     from bench.precision import resolve
 
     cfg = dataclasses.replace(base, **changes)
-    return name, dataclasses.replace(cfg, precision=resolve(cfg.precision)), threads, backbone_kwargs
+    exact_auto = cfg.arithmetic == "exact" and cfg.precision == "auto"  # exact arithmetic is fp32
+    return name, dataclasses.replace(cfg, precision="fp32" if exact_auto else resolve(cfg.precision)), threads, \
+        backbone_kwargs
 
 
 def _train_and_score(key: tuple[str, int, float], backbone: str, backbone_kwargs: dict, cfg: TrainConfig, seed: int,
@@ -71,14 +73,12 @@ def _train_and_score(key: tuple[str, int, float], backbone: str, backbone_kwargs
     from bench.instrument import perturb_weights
     from bench.runner import Context
     from bench.suites import SuiteOptions, SynthcitySuite
-    from bench.train import train
+    from bench.train import build_for_training, train
     from losses import build_objective
-    from models import build_backbone
 
     torch.set_num_threads(threads)
     ctx = Context(SynthcitySuite(SuiteOptions()), device, log=lambda *_: None)
-    torch.manual_seed(seed)
-    model = perturb_weights(build_backbone(backbone, **backbone_kwargs), key[2])  # key[2]: --perturb or 0
+    model = perturb_weights(build_for_training(backbone, backbone_kwargs, cfg, seed), key[2])  # key[2]: --perturb or 0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         summary = train(model, build_objective("l1"), ctx.train_images, cfg, seed, Path(tmp) / "train.pth",
