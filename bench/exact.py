@@ -23,9 +23,9 @@ concatenation), an elementwise IEEE operation, or a mean whose gradient is a div
 says it is built only from such operations with ``exact_arithmetic = True`` (``tests/test_exact.py`` verifies the
 built-in ones on different instruction sets and thread counts); training refuses "exact" for the others.
 
-The operands keep 19-23 bits relative to their tensor's largest magnitude (bf16 keeps 8), so the networks train
-as in float32 (measured: ``bench.benchmarks.exact_cost``); a step costs about 3-4x a native float32 step on a CPU
-(float64 products, no oneDNN).
+The operands keep 19-24 bits relative to their tensor's largest magnitude (bf16 keeps 8), so the networks train
+as in float32; a step costs 5-8x a native float32 step on a CPU (float64 products, no oneDNN; measured by
+``bench.benchmarks.exact_cost``), which is why only the smoke grid's small network trains so.
 """
 from __future__ import annotations
 

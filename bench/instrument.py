@@ -92,6 +92,29 @@ def measure(suite, spec: dict, baseline: Path, sigmas: tuple[float, ...], seed: 
     return values
 
 
+def data_digests(suite, log: Callable[[str], None] = print) -> dict[str, str]:
+    """sha256 of the decoded train and val splits (pixels and labels, what training and scoring read), so that a
+    check on another machine can say whether it trained and scored on the same data as its baseline."""
+    from bench.runner import Context
+
+    ctx = Context(suite, "cpu", log=log)
+    out = {}
+    for split, parts in (("train", (ctx.train_images, ctx.train_labels)), ("val", (ctx.val.images, ctx.val.labels))):
+        h = hashlib.sha256()
+        for part in parts:
+            for i in range(len(part)):
+                h.update(part[i].contiguous().numpy().tobytes())
+        out[split] = h.hexdigest()
+    return out
+
+
+def compare_data(recorded: dict[str, str] | None, found: dict[str, str]) -> list[str]:
+    """One line per split whose data differ from the baseline's (none when they match or none were recorded)."""
+    return [f"the {split} data differ from the baseline's (decoded sha256 {found[split][:12]} against "
+            f"{want[:12]}): this machine generated or decoded the suite differently, so its cells cannot match"
+            for split, want in (recorded or {}).items() if found.get(split) != want]
+
+
 def freeze_cell(results_folder: Path, cell: dict, slug: str, baseline: Path) -> dict:
     """Write the scored weights of a finished cell beside ``baseline``; returns the ``frozen`` spec."""
     from bench.cell_state import CHECKPOINT_FILE
@@ -135,6 +158,7 @@ def build_section(suite, results: list[dict], results_root: Path, baseline: Path
     finally:
         torch.set_num_threads(previous)
     values = runs[-1]
+    data = data_digests(suite, log=log)
     spread = {}
     for metric in RESOLUTION:
         keys = [k for k in values if k.endswith("|" + metric)]
@@ -144,6 +168,7 @@ def build_section(suite, results: list[dict], results_root: Path, baseline: Path
         spread[metric] = {"thread_max_diff": thread_diff, "perturbed_max_diff": perturb_diff}
     tolerances = {m: max(RESOLUTION[m], math.ceil(3 * max(s.values()) * 1e6) / 1e6) for m, s in spread.items()}
     return {"frozen": spec, "sigmas": list(sigmas), "seed": seed, "values": values, "tolerances": tolerances,
+            "data": data,
             "derivation": {"rule": "tolerance = max(3 x the largest difference between thread counts or from "
                                    f"weights perturbed by {PERTURBATION:g} (relative), the resolution)",
                            "threads": list(threads), "resolution": RESOLUTION, **{"spread": spread}}}

@@ -77,3 +77,16 @@ def test_a_modified_frozen_network_is_refused(tmp_path):
     (tmp_path / section["frozen"]["file"]).write_bytes(bytes(data))
     with pytest.raises(BenchError, match="differs from the sha256 its baseline records"):
         load_frozen(section["frozen"], copy)
+
+
+def test_this_machine_generates_and_decodes_the_baselines_data():
+    """The synthcity splits generated here (the tests' own cache) are the baseline's, pixel for pixel: exact training
+    can only reproduce the baseline's weights from the same data; a differing split is named."""
+    from bench.instrument import compare_data, data_digests
+    from bench.suites import SuiteOptions, build_suite
+
+    recorded = json.loads(BASELINE.read_text())["instrument"]["data"]
+    found = data_digests(build_suite("synthcity", SuiteOptions()), log=lambda *_: None)
+    assert compare_data(recorded, found) == []
+    other = {**found, "train": "0" * 64}
+    assert [line.split(" data")[0] for line in compare_data(recorded, other)] == ["the train"]

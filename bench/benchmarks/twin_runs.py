@@ -50,7 +50,7 @@ def _run(backbone: str, variant: str, grid: str, seed: int, eps: float, every: i
         train(model, build_objective("l1"), ctx.train_images, cfg, seed, Path(tmp) / "t.pth", ctx.device,
               log=lambda *_: None, validate=snapshot, val_every=every)
     metrics = evaluate(model.restore, ctx.val, (25.0, 50.0), 0, ctx.segmenter, ctx.device, amp=cfg.bf16)
-    out.put((eps != 0.0, torch.stack(outputs),
+    out.put((eps != 0.0, torch.stack(outputs).numpy(),  # by value: the child may be gone when it is read
              {f"{s}|{m}": v[m] for s, v in metrics.items() for m in ("psnr", "ssim", "miou")}))
 
 
@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     got = dict((perturbed, (outs, metrics)) for perturbed, outs, metrics in (queue.get() for _ in procs))
     for proc in procs:
         proc.join()
+    import torch
+
     (a, ma), (b, mb) = got[False], got[True]
+    a, b = torch.from_numpy(a), torch.from_numpy(b)
     print(f"{args.backbone}, {args.variant} of grid {args.grid}, seed {args.seed}, second run perturbed by {args.eps:g}")
     print("| iteration | RMS output difference | of which brightness |\n|---:|---:|---:|")
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
