@@ -214,8 +214,10 @@ def hashed_params(backbone: str, params: dict) -> dict:
     their hash and the network they name."""
     from models.registry import BACKBONES
 
-    legacy = getattr(BACKBONES.get(backbone).factory, "legacy_defaults", {})
-    return {k: v for k, v in params.items() if not (k in legacy and legacy[k] == v)}
+    spec = BACKBONES.get(backbone)
+    legacy = getattr(spec.factory, "legacy_defaults", {})
+    # left out only where building without it gives that very value (a variant registered with another keeps it)
+    return {k: v for k, v in params.items() if not (k in legacy and legacy[k] == v and k not in spec.kwargs)}
 
 
 def train_with(base: TrainConfig, changes: dict, where: str) -> TrainConfig:

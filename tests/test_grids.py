@@ -99,3 +99,21 @@ def test_only_selects_rows_for_a_short_trial():
 
     with pytest.raises(BenchError, match="no row of grid paper-table1 has that backbone"):
         get_grid("paper-table1").select(["backbone=dncnn"])
+
+
+def test_a_parameter_added_later_keeps_the_hashes_and_builds_what_each_cell_says():
+    """``residual_init`` came after cells were measured: at PyTorch's initialisation it stays out of a cell's
+    configuration (the full grid's sadnet_small and ffdnet_small l1 cells keep the hashes they had before it), and a
+    cell that asks for either value builds that network."""
+    from bench.train import build_for_training
+
+    before = {"ffdnet_small": "519079e96464", "sadnet_small": "c823109d68f0"}  # measured before the parameter
+    cells = {c.backbone: c for c in get_grid("full").cells("synthcity") if c.objective == "l1"}
+    assert {b: cells[b].cell_hash() for b in before} == before
+    assert dict(cells["cbdnet_small"].backbone_kwargs)["residual_init"] == "zero"
+    asked = get_grid("full").with_overrides(["backbone.cbdnet.residual_init=\"pytorch\""]).cells("synthcity")
+    pytorch = next(c for c in asked if c.backbone == "cbdnet_small" and c.objective == "l1")
+    assert dict(pytorch.backbone_kwargs)["residual_init"] == "pytorch" and pytorch.cell_hash() != cells["cbdnet_small"].cell_hash()
+    for cell, zero in ((cells["cbdnet_small"], True), (pytorch, False)):
+        model = build_for_training(cell.backbone, dict(cell.backbone_kwargs), cell.train, 0)
+        assert bool((model.out.weight == 0).all()) is zero
