@@ -23,8 +23,9 @@ from bench.registry import Registry, UnknownNameError, unknown_name_message
 
 # A higher learning rate than the paper's 1e-4 and later halvings (50/75/90 %): the embedded suite trains
 # for ~10^3, not ~10^5, steps (measured: +1.2 dB at sigma 25 over the paper's 20/40/60/80 % at 600 steps; lr 3e-4
-# and 1e-4 measured worse). Iterations are what the small networks lack (ffdnet_small at sigma 25: 21.7 dB after
-# 600, 23.3 after 1200, 24.1 after 1800), paid for by bf16 where the machine has it ("auto"); a 5 % warm-up and
+# and 1e-4 measured worse). Iterations are what the small networks lack (FFDNet 48 x 8 at sigma 25: 21.7 dB after
+# 600, 23.3 after 1200, 24.1 after 1600; ffdnet_small is 48 x 6 since: 25.1 after 1600), paid for by bf16 where the
+# machine has it ("auto"); a 5 % warm-up and
 # gradient-norm clipping at 0.2 keep cbdnet_small's seeds together (its gradient norm is ~0.2; EMA and a cosine
 # schedule measured no better), and cbdnet_small starts as the identity (residual_init="zero": seeds 0-4 within
 # 0.08 dB instead of 0.39). `python -m bench.benchmarks.training_levers` measures every lever.

@@ -14,7 +14,7 @@ from models.registry import register_backbone
 
 
 @register_backbone("ffdnet", "FFDNet, authors' configuration (96 channels, 12 convs)", order=0, width=96, depth=12)
-@register_backbone("ffdnet_small", "FFDNet reduced for the embedded suite (48 ch, 8 convs)", order=1, width=48, depth=8)
+@register_backbone("ffdnet_small", "FFDNet reduced for the embedded suite (48 ch, 6 convs)", order=1, width=48, depth=6)
 @register_backbone("ffdnet_tiny", "FFDNet of the smoke grid (32 ch, 4 convs): converges in a minute of CPU", order=2,
                    width=32, depth=4)
 class FFDNet(Denoiser):

@@ -103,12 +103,14 @@ def test_only_selects_rows_for_a_short_trial():
 
 def test_a_parameter_added_later_keeps_the_hashes_and_builds_what_each_cell_says():
     """``residual_init`` came after cells were measured: at PyTorch's initialisation it stays out of a cell's
-    configuration (the full grid's sadnet_small and ffdnet_small l1 cells keep the hashes they had before it), and a
-    cell that asks for either value builds that network."""
+    configuration (the full grid's sadnet_small l1 cell and the cityscapes backbones' keep the hashes they had
+    before it), and a cell that asks for either value builds that network."""
     from bench.train import build_for_training
 
-    before = {"ffdnet_small": "519079e96464", "sadnet_small": "c823109d68f0"}  # measured before the parameter
-    cells = {c.backbone: c for c in get_grid("full").cells("synthcity") if c.objective == "l1"}
+    before = {"sadnet_small": "c823109d68f0", "ffdnet": "c536b6f8ab2b", "cbdnet": "fea51b9d75c1",
+              "sadnet": "ecc6681361fe"}  # the l1 cells' hashes before the parameter existed
+    cells = {c.backbone: c for suite in ("synthcity", "cityscapes") for c in get_grid("full").cells(suite)
+             if c.objective == "l1"}
     assert {b: cells[b].cell_hash() for b in before} == before
     assert dict(cells["cbdnet_small"].backbone_kwargs)["residual_init"] == "zero"
     asked = get_grid("full").with_overrides(["backbone.cbdnet.residual_init=\"pytorch\""]).cells("synthcity")
