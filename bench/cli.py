@@ -475,17 +475,19 @@ def cmd_check(args) -> int:
     section = baseline.get("instrument")
     if section and args.instrument:
         from bench.instrument import compare_data, data_digests, measure
+        from bench.runner import Context
         from bench.suites import SuiteOptions, build_suite
 
-        suite = build_suite(baseline.get("suite", args.suite), SuiteOptions())
-        measured = measure(suite, section["frozen"], args.baseline, tuple(section["sigmas"]), section["seed"], log=_log)
+        ctx = Context(build_suite(baseline.get("suite", args.suite), SuiteOptions()), "cpu", _log)
+        measured = measure(ctx, section["frozen"], args.baseline, tuple(section["sigmas"]), section["seed"])
         found = compare(measured, section["values"], section["tolerances"])
         print("Instrument (the measuring chain on fixed inputs, no training):")
         print(render_findings(found, section["tolerances"]))
-        data_problems = compare_data(section.get("data"), data_digests(suite, log=_log)) if "data" in section else []
+        recorded = section.get("data")
+        data_problems = compare_data(recorded, data_digests(ctx)) if recorded else []
         for line in data_problems:
             print(f"Data: {line}")
-        if "data" in section and not data_problems:
+        if recorded and not data_problems:
             print("Data: the train and val splits are the baseline's, pixel for pixel.")
         failed = failed or bool(data_problems) or any(f.status != "ok" for f in found)  # an 'improvement' is a change
     return 1 if failed else 0

@@ -70,15 +70,14 @@ def load_frozen(spec: dict, baseline: Path) -> torch.nn.Module:
     return model.eval()
 
 
-def measure(suite, spec: dict, baseline: Path, sigmas: tuple[float, ...], seed: int, device: str = "cpu",
-            perturb: float = 0.0, log: Callable[[str], None] = print) -> dict[str, float]:
-    """The instrument's values: reference rows and the frozen network's, at ``sigmas`` with test noise ``seed``.
+def measure(ctx, spec: dict, baseline: Path, sigmas: tuple[float, ...], seed: int,
+            perturb: float = 0.0) -> dict[str, float]:
+    """The instrument's values: reference rows and the frozen network's, at ``sigmas`` with test noise ``seed``, on
+    the data and segmenter of ``ctx`` (a ``bench.runner.Context``).
 
     ``perturb``: multiply the frozen weights by (1 + perturb x N(0, 1)) first (a fixed draw; for the derivation)."""
     from bench.evaluate import evaluate, identity_restore
-    from bench.runner import Context
 
-    ctx = Context(suite, device, log=log)
     model = perturb_weights(load_frozen(spec, baseline).to(ctx.device), perturb)
     rows = {"noisy input": evaluate(identity_restore, ctx.val, sigmas, seed, ctx.segmenter, ctx.device),
             f"frozen {spec['cell']}": evaluate(model.restore, ctx.val, sigmas, seed, ctx.segmenter, ctx.device),
@@ -92,12 +91,10 @@ def measure(suite, spec: dict, baseline: Path, sigmas: tuple[float, ...], seed: 
     return values
 
 
-def data_digests(suite, log: Callable[[str], None] = print) -> dict[str, str]:
-    """sha256 of the decoded train and val splits (pixels and labels, what training and scoring read), so that a
-    check on another machine can say whether it trained and scored on the same data as its baseline."""
-    from bench.runner import Context
-
-    ctx = Context(suite, "cpu", log=log)
+def data_digests(ctx) -> dict[str, str]:
+    """sha256 of the decoded train and val splits of ``ctx`` (a ``bench.runner.Context``; pixels and labels, what
+    training and scoring read), so that a check on another machine can say whether it trained and scored on the same
+    data as its baseline."""
     out = {}
     for split, parts in (("train", (ctx.train_images, ctx.train_labels)), ("val", (ctx.val.images, ctx.val.labels))):
         h = hashlib.sha256()
@@ -148,17 +145,20 @@ def build_section(suite, results: list[dict], results_root: Path, baseline: Path
     sigmas = tuple(float(s) for s in first["config"]["test_sigmas"])
     seed = 0
     runs = []
+    from bench.runner import Context
+
+    ctx = Context(suite, "cpu", log=log)  # one set of data and one segmenter for every measurement
     previous = torch.get_num_threads()
     try:
         for t in threads:
             torch.set_num_threads(t)
-            runs.append(measure(suite, spec, baseline, sigmas, seed, log=log))
+            runs.append(measure(ctx, spec, baseline, sigmas, seed))
         torch.set_num_threads(max(threads))
-        perturbed = measure(suite, spec, baseline, sigmas, seed, perturb=PERTURBATION, log=log)
+        perturbed = measure(ctx, spec, baseline, sigmas, seed, perturb=PERTURBATION)
     finally:
         torch.set_num_threads(previous)
     values = runs[-1]
-    data = data_digests(suite, log=log)
+    data = data_digests(ctx)
     spread = {}
     for metric in RESOLUTION:
         keys = [k for k in values if k.endswith("|" + metric)]

@@ -52,12 +52,13 @@ def test_the_measuring_chain_reproduces_the_committed_instrument_values():
     """No training in it: reference rows and the committed frozen network, scored here, equal the baseline's values
     (written on another run) within the instrument's tolerances (1e-4), and a shifted value is caught."""
     from bench.instrument import measure
+    from bench.runner import Context
     from bench.suites import SuiteOptions, build_suite
 
     section = json.loads(BASELINE.read_text())["instrument"]
     assert max(section["tolerances"].values()) <= 1e-4
-    measured = measure(build_suite("synthcity", SuiteOptions()), section["frozen"], BASELINE,
-                       tuple(section["sigmas"]), section["seed"], log=lambda *_: None)
+    ctx = Context(build_suite("synthcity", SuiteOptions()), "cpu", lambda *_: None)
+    measured = measure(ctx, section["frozen"], BASELINE, tuple(section["sigmas"]), section["seed"])
     assert set(measured) == set(section["values"]) and len(measured) == 13
     findings = compare(measured, section["values"], section["tolerances"])
     assert all(f.status == "ok" for f in findings), [(f.key, f.baseline, f.current) for f in findings]
@@ -83,10 +84,11 @@ def test_this_machine_generates_and_decodes_the_baselines_data():
     """The synthcity splits generated here (the tests' own cache) are the baseline's, pixel for pixel: exact training
     can only reproduce the baseline's weights from the same data; a differing split is named."""
     from bench.instrument import compare_data, data_digests
+    from bench.runner import Context
     from bench.suites import SuiteOptions, build_suite
 
     recorded = json.loads(BASELINE.read_text())["instrument"]["data"]
-    found = data_digests(build_suite("synthcity", SuiteOptions()), log=lambda *_: None)
+    found = data_digests(Context(build_suite("synthcity", SuiteOptions()), "cpu", lambda *_: None))
     assert compare_data(recorded, found) == []
     other = {**found, "train": "0" * 64}
     assert [line.split(" data")[0] for line in compare_data(recorded, other)] == ["the train"]
