@@ -47,6 +47,9 @@ class TrainConfig:
 SCHEDULES = ("multistep", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
 ARITHMETICS = ("native", "exact")
+# The revision of bench.exact's operations, part of an exact cell's identity: revision 2 made square roots, normal
+# draws, SSIM's window and average pooling exact on every CPU (revision 1, unnamed in the hash, used MKL's sqrt).
+EXACT_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,14 @@ class CellConfig:
 
     def to_dict(self) -> dict:
         """The configuration as JSON; the default protocol and arithmetic are left out, so cells measured before
-        they existed keep their hash."""
+        they existed keep their hash. Exact cells name the revision of exact arithmetic that trains them."""
         d = json.loads(json.dumps(asdict(self)))
         if d["protocol"] == "ours":
             del d["protocol"]
         if d["train"]["arithmetic"] == "native":
             del d["train"]["arithmetic"]
+        else:
+            d["train"]["exact_revision"] = EXACT_REVISION
         return d
 
     def cell_hash(self) -> str:
@@ -105,7 +110,9 @@ def freeze(v: object) -> object:
 
 
 def train_from_dict(t: dict) -> TrainConfig:
-    return TrainConfig(**{**t, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"])})
+    """A ``TrainConfig`` from its JSON (``CellConfig.to_dict``'s ``train``; its ``exact_revision`` is not a field)."""
+    fields = {k: v for k, v in t.items() if k != "exact_revision"}
+    return TrainConfig(**{**fields, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"])})
 
 
 def cell_from_dict(d: dict) -> CellConfig:

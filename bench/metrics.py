@@ -33,14 +33,16 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
-    """(size,) normalised 1-D Gaussian. Under exact training arithmetic (``bench.exact``) it is computed in float64
-    and rounded to ``dtype``, so that ``exp`` rounds alike on every instruction set."""
+    """(size,) normalised 1-D Gaussian. Under exact training arithmetic (``bench.exact``) it is
+    ``bench.exact.gaussian_window``, the same bits on every machine (``torch.exp`` is MKL VML's on CPUs, which rounds
+    per code branch)."""
     from bench import exact
 
-    work = torch.float64 if exact.active() else dtype
-    coords = torch.arange(size, dtype=work, device=device) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    return (g / g.sum()).to(dtype)
+    if exact.active():
+        return exact.gaussian_window(size, sigma).to(device=device, dtype=dtype)
+    coords = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    g = torch.exp(-(coords * coords) / (2 * sigma**2))
+    return g / g.sum()
 
 
 def _blur(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
@@ -63,11 +65,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: in
         dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
         x, y = x.to(dtype), y.to(dtype)
         win = gaussian_window(win_size, win_sigma, x.device, dtype)
-        c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+        c1, c2 = (k1 * data_range) * (k1 * data_range), (k2 * data_range) * (k2 * data_range)
         mu_x, mu_y = _blur(x, win), _blur(y, win)
-        sxx = _blur(x * x, win) - mu_x**2
-        syy = _blur(y * y, win) - mu_y**2
+        sxx = _blur(x * x, win) - mu_x * mu_x  # products, not **2: one IEEE multiply (bench.exact)
+        syy = _blur(y * y, win) - mu_y * mu_y
         sxy = _blur(x * y, win) - mu_x * mu_y
         cs = (2 * sxy + c2) / (sxx + syy + c2)
-        lum = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+        lum = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
         return (lum * cs).flatten(1).mean(1)

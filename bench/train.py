@@ -145,15 +145,22 @@ class TrainState:
 
 def lr_factor(cfg: TrainConfig, it: int) -> float:
     """The learning rate of step ``it`` (0-based) as a fraction of ``cfg.lr``: linear warm-up over
-    ``cfg.warmup`` of the iterations, then ``multistep`` halvings at the milestones or a ``cosine`` to 0."""
+    ``cfg.warmup`` of the iterations, then ``multistep`` halvings at the milestones or a ``cosine`` to 0. In exact
+    arithmetic the cosine and the powers are ``bench.exact``'s (the C library's ``cos``/``pow`` may round otherwise)."""
+    from bench import exact
+
     warm = round(cfg.warmup * cfg.iterations)
     if it < warm:
         return (it + 1) / warm
     if cfg.schedule == "cosine":
         span = max(cfg.iterations - warm, 1)
+        if cfg.arithmetic == "exact":
+            half_turns = torch.tensor([(it - warm) / span / 2.0], dtype=torch.float64)
+            return 0.5 * (1.0 + float(exact.cos_2pi(half_turns)))
         return 0.5 * (1.0 + math.cos(math.pi * (it - warm) / span))
     milestones = sorted({max(1, round(f * cfg.iterations)) for f in cfg.milestones})
-    return cfg.gamma ** sum(it >= m for m in milestones)
+    passed = sum(it >= m for m in milestones)
+    return exact.power(cfg.gamma, passed) if cfg.arithmetic == "exact" else cfg.gamma ** passed
 
 
 def make_state(model: Denoiser, cfg: TrainConfig) -> TrainState:

@@ -16,9 +16,10 @@ def asymmetric_loss(estimate: torch.Tensor, sigma: torch.Tensor, alpha: float = 
     """estimate (B, C, H, W) and true sigma (B,) on the 0-1 scale -> scalar."""
     true = sigma.view(-1, 1, 1, 1).to(estimate)
     diff = estimate - true
-    return ((alpha - (diff < 0).to(diff)).abs() * diff.square()).mean()
+    return ((alpha - (diff < 0).to(diff)).abs() * (diff * diff)).mean()  # products: exact arithmetic's IEEE ops
 
 
 def total_variation(estimate: torch.Tensor) -> torch.Tensor:
     """Mean squared horizontal + vertical differences of (B, C, H, W)."""
-    return (estimate.diff(dim=-1).square().mean() + estimate.diff(dim=-2).square().mean())
+    dx, dy = estimate.diff(dim=-1), estimate.diff(dim=-2)
+    return (dx * dx).mean() + (dy * dy).mean()
