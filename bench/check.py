@@ -26,6 +26,34 @@ def values_from_results(results: list[dict], cell_ids: set[str] | None = None) -
     return dict(zip(keys, df["value"].astype(float), strict=True))
 
 
+def fingerprints_from_results(results: list[dict], cell_ids: set[str] | None = None) -> dict[str, dict[str, str]]:
+    """{slug: {iteration: sha256 of the weights}} of the finished cells trained in exact arithmetic."""
+    return {r["slug"]: dict(r["train"]["fingerprints"]) for r in results
+            if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)
+            and isinstance(r.get("train"), dict) and r["train"].get("fingerprints")}
+
+
+def compare_fingerprints(current: dict[str, dict[str, str]], baseline: dict[str, dict[str, str]]
+                         ) -> tuple[list[str], bool]:
+    """Lines saying whether exact training reproduced the baseline's weights bit for bit, and whether it did (a cell
+    of the baseline without fingerprints here counts as not reproduced)."""
+    differ = []
+    for slug, steps in sorted(baseline.items()):
+        got = current.get(slug, {})
+        first = next((s for s in sorted(steps, key=int) if got.get(s) != steps[s]), None)
+        if first is not None:
+            differ.append((int(first), slug))
+    if not differ:
+        steps = sorted({int(s) for v in baseline.values() for s in v})
+        return [f"Training: the {len(baseline)} exact cells reproduced the baseline's weights bit for bit (after "
+                f"steps {', '.join(map(str, steps))})."], True
+    first = min(s for s, _ in differ)
+    return [f"Training differs from the baseline's machine from step {first} "
+            f"({', '.join(slug for s, slug in sorted(differ))}): exact arithmetic is not exact here; the instrument "
+            "and data checks below still hold. `python -m bench.benchmarks.op_hashes` names the first operation "
+            "that differs between two environments."], False
+
+
 @dataclass
 class Finding:
     key: str

@@ -442,12 +442,22 @@ def cmd_prepare(args) -> int:
 
 def cmd_check(args) -> int:
     from bench.atomic import atomic_write_json
-    from bench.check import DEFAULT_TOLERANCES, compare, read_baseline, render_findings, values_from_results
+    from bench.check import (
+        DEFAULT_TOLERANCES,
+        compare,
+        compare_fingerprints,
+        fingerprints_from_results,
+        read_baseline,
+        render_findings,
+        values_from_results,
+    )
     from bench.results import load_results
 
     baseline = None if args.update_baseline else read_baseline(args.baseline)
     ids = {c.cell_hash() for c in _grid(args).cells(args.suite)}
-    current = values_from_results(load_results(args.results, args.suite), ids)
+    results = load_results(args.results, args.suite)
+    current = values_from_results(results, ids)
+    prints = fingerprints_from_results(results, ids)
     if not current:
         raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")
     tolerances = {**DEFAULT_TOLERANCES, **(baseline or {}).get("tolerances", {})}
@@ -457,7 +467,8 @@ def cmd_check(args) -> int:
             raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(DEFAULT_TOLERANCES)}")
         tolerances[metric] = float(tol)
     if args.update_baseline:
-        data = {"suite": args.suite, "grid": args.grid, "tolerances": tolerances, "values": current}
+        data = {"suite": args.suite, "grid": args.grid, "tolerances": tolerances, "values": current,
+                **({"fingerprints": prints} if prints else {})}
         if args.instrument:
             from bench.instrument import build_section
             from bench.suites import SuiteOptions, build_suite
@@ -469,9 +480,14 @@ def cmd_check(args) -> int:
         _log(f"baseline {args.baseline} written ({len(current)} values"
              + (f", {len(data['instrument']['values'])} instrument values)" if args.instrument else ")"))
         return 0
+    failed = False
+    if baseline.get("fingerprints"):  # before the values: other weights explain any difference below
+        lines, reproduced = compare_fingerprints(prints, baseline["fingerprints"])
+        print("\n".join(lines))
+        failed = not reproduced
     findings = compare(current, baseline["values"], tolerances)
     print(render_findings(findings, tolerances))
-    failed = any(f.status in ("regression", "missing") for f in findings)
+    failed = failed or any(f.status in ("regression", "missing") for f in findings)
     section = baseline.get("instrument")
     if section and args.instrument:
         from bench.instrument import compare_data, data_digests, measure

@@ -1,10 +1,12 @@
 """``python -m bench doctor``: what a suite needs for a grid, what was found (with checksums), what to do.
 
-Nothing is downloaded or trained here; every missing piece comes with the command that provides it.
+Nothing is downloaded, and nothing trained but exact arithmetic's 12-step self-test (seconds, `bench.exact_selftest`);
+every missing piece comes with the command that provides it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from bench.atomic import sha256_file
 from bench.errors import BenchError
@@ -130,17 +132,47 @@ def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
     return checks
 
 
+class CheckFailed(BenchError):
+    """A probe found the piece but it does not work as it must (shown as FAILED, not MISSING)."""
+
+
+SMOKE_BASELINE = Path(__file__).resolve().parents[1] / "results" / "baselines" / "smoke.json"
+
+
+def exact_arithmetic(baseline: Path = SMOKE_BASELINE) -> str:
+    """12 exact training steps (``bench.exact_selftest``) against the fingerprints committed in the smoke baseline."""
+    import json
+
+    from bench import exact_selftest
+
+    try:
+        committed = json.loads(Path(baseline).read_text())[exact_selftest.SECTION]["fingerprints"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"not checked: no committed self-test fingerprints in {baseline}"
+    problems = exact_selftest.compare(exact_selftest.run_once(), committed)
+    if problems:
+        raise CheckFailed("; ".join(problems) + ": exact arithmetic is not exact on this machine, so `bench check` "
+                          "against the smoke baseline will not hold here (`python -m bench.benchmarks.op_hashes` "
+                          "names the first operation that differs between two environments)")
+    return (f"{exact_selftest.STEPS} training steps of {' and '.join(committed)} reproduce the committed weights bit "
+            "for bit")
+
+
 def diagnose(suite: str, opts, grid) -> tuple[list[str], bool]:
     needs = _needs(grid, suite)
     checks = synthcity_checks(opts, needs) if suite == "synthcity" else cityscapes_checks(opts, needs)
+    checks.append(("exact arithmetic", exact_arithmetic))
     name = getattr(grid, "name", grid)
     lines = [f"d2sm-bench doctor: suite {suite}, grid {name} (objectives need: {', '.join(sorted(needs)) or 'nothing'})"]
     ok = True
     for what, probe in checks:
         try:
             lines.append(f"  ok       {what}: {probe()}")
+        except CheckFailed as e:
+            ok = False
+            lines.append(f"  FAILED   {what}: {e}")
         except (BenchError, ImportError) as e:
             ok = False
             lines.append(f"  MISSING  {what}: {e}")
-    lines.append("all found" if ok else "some pieces are missing: see the commands above")
+    lines.append("all found" if ok else "some pieces are missing or failed: see the lines above")
     return lines, ok

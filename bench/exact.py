@@ -369,6 +369,23 @@ def ema_exact(decay: float):
     return avg
 
 
+def fingerprint(module: torch.nn.Module) -> str:
+    """sha256 of a module's state dict: every entry's name, dtype, shape and bytes, in name order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def fingerprint_steps(iterations: int) -> tuple[int, ...]:
+    """The iterations after which exact training records a fingerprint: 1, 10, 100 (those below ``iterations``) and
+    the last."""
+    return tuple(sorted({s for s in (1, 10, 100) if s < iterations} | {iterations}))
+
+
 def unsupported(model: torch.nn.Module, objective: torch.nn.Module) -> list[str]:
     """The names of the backbone/objective classes that do not declare ``exact_arithmetic``."""
     return [f"{kind} {type(m).__name__}" for kind, m in (("backbone", model), ("objective", objective))

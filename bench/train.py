@@ -298,7 +298,9 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
     ``loader_workers`` processes draw the batches ahead of the step (None: ``auto_loader_workers``); the
     batches, and so the weights, are the same for any number.
 
-    Returns a summary: iterations done in this call, seconds, the last logged loss terms.
+    Returns a summary: iterations done in this call, seconds, the last logged loss terms; in exact arithmetic also
+    ``fingerprints``, {iteration: sha256 of the training weights} after steps 1, 10, 100 and the last
+    (``bench.exact.fingerprint``), which another machine must reproduce bit for bit.
     """
     if cfg.precision == "auto":
         raise ValueError("precision 'auto' must be resolved to fp32 or bf16 before training (bench.precision)")
@@ -320,12 +322,14 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         raise BenchError(problem)
     exact = cfg.arithmetic == "exact"
     if exact:
-        from bench.exact import clip_grad_norm_exact, exact_convolutions
+        from bench.exact import clip_grad_norm_exact, exact_convolutions, fingerprint, fingerprint_steps
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     state = make_state(model, cfg)
     curve: list[dict] = []
+    prints: dict[str, str] = {}  # exact arithmetic: {iteration: sha256 of the weights} (bench.exact.fingerprint)
     if ckpt_path.is_file():
-        curve = list(load_checkpoint(state, ckpt_path, objective).get("curve", []))
+        extra = load_checkpoint(state, ckpt_path, objective)
+        curve, prints = list(extra.get("curve", [])), dict(extra.get("fingerprints", {}))
         log(f"resumed from {ckpt_path.name} at iteration {state.iteration}")
     start, t0 = state.iteration, time.time()
     workers = auto_loader_workers(device) if loader_workers is None else loader_workers
@@ -361,6 +365,8 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             if state.ema is not None:
                 state.ema.update_parameters(model)
             state.iteration += 1
+            if exact and state.iteration in fingerprint_steps(cfg.iterations):
+                prints[str(state.iteration)] = fingerprint(model)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v
             if progress:
@@ -384,7 +390,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
             due = time.monotonic() - last_save >= 60.0 * checkpoint_minutes
             if state.iteration % cfg.checkpoint_every == 0 or state.iteration == cfg.iterations or due or stop.received:
                 if distributed.is_main():
-                    save_checkpoint(state, ckpt_path, objective, extra={"curve": curve})
+                    save_checkpoint(state, ckpt_path, objective, extra={"curve": curve, "fingerprints": prints})
                 distributed.barrier()
                 last_save = time.monotonic()
             if stop.received:
@@ -398,4 +404,5 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         model.load_state_dict(state.evaluated_weights())
     model.eval()
     return {"iterations_run": state.iteration - start, "resumed_from": start, "seconds": round(time.time() - t0, 2),
-            "loader_workers": workers, "final_terms": last_terms, **({"curve": curve} if curve else {})}
+            "loader_workers": workers, "final_terms": last_terms, **({"curve": curve} if curve else {}),
+            **({"fingerprints": prints} if exact else {})}

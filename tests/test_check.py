@@ -22,15 +22,15 @@ def _result(psnr):
             "metrics": {"25": {"psnr": psnr, "ssim": 0.9, "miou": 0.5}}}
 
 
-def _write_smoke_cell(root, psnr):
+def _write_smoke_cell(root, psnr, prints=None):
     from bench.grids import GRIDS
     from bench.results import CellResult, write_result
 
     cell = GRIDS.get("smoke").cells("synthcity")[0]
     write_result(root / "synthcity" / cell.dirname(), CellResult(
         cell_id=cell.cell_hash(), slug=cell.slug(), label=cell.label(), config=cell.to_dict(),
-        metrics=_result(psnr)["metrics"], train={}, objective_params={}, seed=0, precision="fp32", weights={}, env={},
-        created="2026-01-01T00:00:00+00:00"))
+        metrics=_result(psnr)["metrics"], train={"fingerprints": prints} if prints else {}, objective_params={},
+        seed=0, precision="fp32", weights={}, env={}, created="2026-01-01T00:00:00+00:00"))
     return cell
 
 
@@ -55,3 +55,27 @@ def test_values_from_results_keys():
     assert values_from_results([_result(30.0)]) == {"ffdnet_small__l1__s0|25|psnr": 30.0,
                                                     "ffdnet_small__l1__s0|25|ssim": 0.9,
                                                     "ffdnet_small__l1__s0|25|miou": 0.5}
+
+
+def test_check_says_first_whether_training_reproduced_the_baselines_weights(tmp_path, capsys):
+    """Exact cells record weight fingerprints; a baseline with them is checked bit for bit before the values, and
+    other weights fail the check even when every value is within tolerance (exact arithmetic is not exact there)."""
+    from bench.cli import main
+
+    runs, baseline = tmp_path / "runs", tmp_path / "smoke.json"
+    prints = {"1": "a" * 64, "10": "b" * 64, "1200": "c" * 64}
+    cell = _write_smoke_cell(runs, 30.0, prints)
+    check = ["check", "--baseline", str(baseline), "--results", str(runs)]
+    assert main([*check, "--update-baseline", "--no-instrument"]) == 0
+    assert json.loads(baseline.read_text())["fingerprints"] == {cell.slug(): prints}
+    capsys.readouterr()
+    assert main(check) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Training: the 1 exact cells reproduced the baseline's weights bit for bit (after steps "
+                          "1, 10, 1200).")
+    _write_smoke_cell(runs, 30.0, {**prints, "10": "d" * 64, "1200": "e" * 64})
+    assert main(check) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"Training differs from the baseline's machine from step 10 ({cell.slug()}): exact "
+                          "arithmetic is not exact here")
+    assert "All 3 values within tolerance" in out

@@ -1,12 +1,15 @@
 """Exact training arithmetic (bench.exact): exact sums, the float32 result within rounding of PyTorch's, and the same
 bits whatever the instruction set, the BLAS branch or the thread count."""
 import json
+import math
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -155,55 +158,235 @@ def test_exact_cells_keep_fp32_and_native_cells_keep_their_hash():
     assert "arithmetic" not in native.to_dict()["train"]  # hashes of the cells measured before it existed
 
 
-_TRAIN = """
-import hashlib, sys, tempfile, torch
-from pathlib import Path
-from bench.config import TrainConfig
-from bench.streaming import decoded
-from bench.paths import cache_root
-from bench.suites import SuiteOptions, SynthcitySuite
-from bench.train import build_for_training, train
-from losses import build_objective
-torch.set_num_threads(int(sys.argv[1]))
-root = SynthcitySuite(SuiteOptions()).data_root(lambda *_: None)
-images = decoded(root, "train", cache_root() / "decoded", lambda *_: None, None).images
-out = []
-for backbone, objective in [("ffdnet_tiny", "ssim"), ("cbdnet_small", "l1")]:
-    cfg = TrainConfig(iterations=12, batch=4, crop=32, lr=1e-3, warmup=0.25, grad_clip=0.2, arithmetic=sys.argv[2])
-    model = build_for_training(backbone, {"residual_init": "pytorch"} if backbone.startswith("cbdnet") else {}, cfg, 0)
-    with tempfile.TemporaryDirectory() as tmp:
-        train(model, build_objective(objective), images, cfg, 0, Path(tmp) / "t.pth", torch.device("cpu"),
-              log=lambda *_: None)
-    out.append(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest()[:16])
-print(" ".join(out))
-"""
+BASELINE = REPO / "results" / "baselines" / "smoke.json"
 
-# Stand-ins for other machines: the instruction set PyTorch's own kernels use (a CPU without AVX-512, or without
-# AVX2), and the code branch of MKL's BLAS (the SSE2-only "compatible" branch, an SSE4.2 or AVX2 CPU).
+# Other machines as this one can act them: MKL's code branches (its SSE2-only "compatible" one, AVX2, AVX-512; MKL
+# runs Intel's AVX2/AVX-512 branches only on Intel CPUs, so on others these fall back), PyTorch's kernels for other
+# instruction sets, oneDNN's.
 MACHINES = [
-    {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
-    {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"},
+    {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+    {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    {"MKL_CBWR": "AVX512", "MKL_ENABLE_INSTRUCTIONS": "AVX512"},
 ]
+_MACHINE_KEYS = {k for m in MACHINES for k in m}
 
 
-def _weights_hash(env: dict, threads: int, arithmetic: str) -> str:
-    full = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
-                                                              "MKL_CBWR")}
-    done = subprocess.run([sys.executable, "-c", _TRAIN, str(threads), arithmetic], cwd=REPO, env={**full, **env},
-                          capture_output=True, text=True, timeout=600)
+def _selftest(env: dict, threads: int, arithmetic: str = "exact") -> dict:
+    full = {k: v for k, v in os.environ.items() if k not in _MACHINE_KEYS}
+    done = subprocess.run([sys.executable, "-m", "bench.exact_selftest", "--threads", str(threads), "--arithmetic",
+                           arithmetic], cwd=REPO, env={**full, **env}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split("\n")[-2]
+    return json.loads(done.stdout)
 
 
-def test_exact_training_gives_the_same_weights_on_other_instruction_sets_and_thread_counts():
-    """12 steps of ffdnet_tiny x ssim and cbdnet_small x l1 from the same seed, in processes that differ in PyTorch's
-    kernels (default / AVX2 / this CPU's), MKL's branch and the thread count: identical weights, to the bit. The
-    same runs in native arithmetic differ (so these stand-ins do change the arithmetic)."""
-    from bench.suites import SuiteOptions, SynthcitySuite
+def _committed() -> dict:
+    from bench.exact_selftest import SECTION
 
-    SynthcitySuite(SuiteOptions()).data_root(lambda *_: None)  # generated once, for every process below
-    runs = {json.dumps(env) + f" x{threads}": _weights_hash(env, threads, "exact")
-            for env, threads in [({}, 1), ({}, 2), (MACHINES[0], 1), (MACHINES[1], 2)]}
-    assert len(set(runs.values())) == 1, runs
-    native = {_weights_hash(env, 1, "native") for env in ({}, MACHINES[0])}
+    return json.loads(BASELINE.read_text())[SECTION]["fingerprints"]
+
+
+def test_exact_training_gives_the_committed_weights_on_other_instruction_sets_and_thread_counts():
+    """12 steps of ffdnet_tiny x ssim and cbdnet_small x l1 (+ noise terms) from the same seed, in processes that
+    differ in MKL's branch, PyTorch's kernels and the thread count: the weights committed in the smoke baseline (from
+    another machine), to the bit, after steps 1, 10 and 12. The same runs in native arithmetic differ (so these
+    stand-ins do change the arithmetic)."""
+    from bench.exact_selftest import compare
+
+    committed = _committed()
+    runs = {json.dumps(env) + f" x{threads}": _selftest(env, threads)
+            for env, threads in [({}, 1), ({}, 2), (MACHINES[0], 1), (MACHINES[1], 2), (MACHINES[2], 1)]}
+    assert {k: compare(v, committed) for k, v in runs.items()} == {k: [] for k in runs}
+    native = {json.dumps(_selftest(env, 1, "native"), sort_keys=True) for env in ({}, MACHINES[0])}
     assert len(native) == 2
+
+
+def test_the_committed_fingerprints_are_reproduced_here_in_process():
+    """The quick form of the above that ``bench doctor`` runs; a changed weight is named with its first step."""
+    from bench.exact_selftest import compare, run
+
+    committed = _committed()
+    found = run()
+    assert compare(found, committed) == []
+    pair = next(iter(committed))
+    other = {**found, pair: {**found[pair], "10": "0" * 64, "12": "0" * 64}}
+    assert compare(other, committed) == [f"{pair}: the weights differ from the committed ones from step 10"]
+
+
+def test_doctor_says_whether_exact_arithmetic_reproduces_the_committed_weights(tmp_path):
+    from bench.doctor import CheckFailed, exact_arithmetic
+    from bench.exact_selftest import SECTION
+
+    assert "reproduce the committed weights bit for bit" in exact_arithmetic(BASELINE)
+    broken = json.loads(BASELINE.read_text())
+    pair = next(iter(broken[SECTION]["fingerprints"]))
+    broken[SECTION]["fingerprints"][pair]["1"] = "0" * 64
+    (tmp_path / "smoke.json").write_text(json.dumps(broken))
+    with pytest.raises(CheckFailed, match=f"{pair}: the weights differ from the committed ones from step 1: exact"):
+        exact_arithmetic(tmp_path / "smoke.json")
+    assert exact_arithmetic(tmp_path / "absent.json").startswith("not checked")
+
+
+# ---- every operation of the exact path, against IEEE 754 references ----------------------------------------------
+
+def _float32_samples() -> np.ndarray:
+    """Every float32 mantissa at both exponent parities ([1, 2) and [2, 4)), every subnormal exponent's extremes and
+    2^20 random subnormal and 2^22 random normal bit patterns of both signs."""
+    rng = np.random.default_rng(0)
+    mant = np.arange(2**23, dtype=np.uint32)
+    parts = [mant | (127 << 23), mant | (128 << 23),
+             rng.integers(1, 2**23, 2**20, dtype=np.uint32),  # subnormals
+             rng.integers(1 << 23, 255 << 23, 2**22, dtype=np.uint32),  # normals of every exponent
+             np.array([1, 2**23 - 1, 2**23, 0x7F7FFFFF], dtype=np.uint32)]
+    return np.concatenate(parts).view(np.float32)
+
+
+def test_ieee_sqrt_is_the_correctly_rounded_square_root_of_every_sample():
+    """The reference is the float64 square root rounded once to float32, which is the correctly rounded float32
+    square root (the exact root of a float32 is never within 2^-39 relative of a float32 rounding midpoint)."""
+    from bench.exact import ieee_sqrt
+
+    x = _float32_samples()
+    want = np.sqrt(x.astype(np.float64)).astype(np.float32)
+    got = ieee_sqrt(torch.from_numpy(x)).numpy()
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    d = torch.from_numpy(np.random.default_rng(1).uniform(0, 1e6, 10000))
+    assert [float(v) for v in ieee_sqrt(d)] == [math.sqrt(float(v)) for v in d]  # C's sqrt: correctly rounded
+
+
+def test_exact_adams_step_is_ieee_arithmetic_bit_for_bit():
+    """One ExactAdam step over 2^24 second moments (every mantissa in [1, 4), scaled), against the same update in
+    numpy's IEEE float32 operations. It fails if the step takes torch.sqrt (MKL VML's vsSqrt on x86 CPUs: not
+    correctly rounded on MKL's default branches), torch's pow or a fused multiply-add."""
+    from bench.exact import power
+
+    mant = np.arange(2**23, dtype=np.uint32)
+    v = np.concatenate([mant | (127 << 23), mant | (128 << 23)]).view(np.float32) * np.float32(1e-6)
+    rng = np.random.default_rng(2)
+    m = rng.standard_normal(v.size).astype(np.float32) * np.float32(1e-3)
+    g = rng.standard_normal(v.size).astype(np.float32) * np.float32(1e-3)
+    p0 = rng.standard_normal(v.size).astype(np.float32)
+    lr, (b1, b2), eps, step = 1e-3, (0.9, 0.999), 1e-8, 7
+    param = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = ExactAdam([param], lr=lr, betas=(b1, b2), eps=eps)
+    opt.state[param] = {"step": torch.tensor(float(step - 1), dtype=torch.float64),
+                        "exp_avg": torch.from_numpy(m.copy()), "exp_avg_sq": torch.from_numpy(v.copy())}
+    param.grad = torch.from_numpy(g.copy())
+    opt.step()
+    f = np.float32
+    m1 = m * f(b1) + g * f(1 - b1)
+    v1 = v * f(b2) + (g * g) * f(1 - b2)
+    denom = np.sqrt(v1) / f(math.sqrt(1 - power(b2, step))) + f(eps)
+    want = p0 - (m1 / denom) * f(lr / (1 - power(b1, step)))
+    assert np.array_equal(param.detach().numpy().view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_torchs_elementwise_float32_ops_are_ieee_on_every_sample(op):
+    """The four operations every other exact computation is made of, as PyTorch runs them here (vectorised kernels
+    of this CPU's instruction set), bit for bit against numpy's IEEE ones, subnormals included."""
+    x = _float32_samples()
+    y = np.random.default_rng(3).permutation(x)
+    got = getattr(torch, op)(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    with np.errstate(all="ignore"):  # overflow to infinity is part of IEEE arithmetic
+        want = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[op](x, y)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    wide = x.astype(np.float64) * 1.0000001  # float64 -> float32 conversion: correctly rounded
+    assert np.array_equal(torch.from_numpy(wide).float().numpy().view(np.uint32), wide.astype(np.float32).view(np.uint32))
+
+
+def _log_scalar(u: float) -> float:
+    from bench.exact import _ODD_RECIPROCALS, LN2_HI, LN2_LO, _horner
+
+    m, e = math.frexp(u)
+    if m < math.sqrt(0.5):
+        m, e = m * 2.0, e - 1
+    s = (m - 1.0) / (m + 1.0)
+    return float(e) * LN2_HI + (s * _horner(_ODD_RECIPROCALS, s * s) * 2.0 + float(e) * LN2_LO)
+
+
+def _cos_scalar(u: float) -> float:
+    from bench.exact import _INV_FACTORIALS, _horner
+
+    a = abs(u - round(u))
+    negate = a > 0.25
+    a = 0.5 - a if negate else a
+    as_sine = a > 0.125
+    x = (0.25 - a if as_sine else a) * (2.0 * math.pi)
+    out = x * _horner(_INV_FACTORIALS[1::2], -(x * x)) if as_sine else _horner(_INV_FACTORIALS[0::2], -(x * x))
+    return -out if negate else out
+
+
+def test_log_and_cos_are_plain_ieee_arithmetic_and_accurate():
+    """The tensor versions equal the same formulas in Python floats (IEEE binary64, one rounding per operation) bit
+    for bit, so no library function is in them; and they are within 5 units in the last place of numpy's."""
+    from bench.exact import cos_2pi, exp_scalar, log_unit
+
+    rng = np.random.default_rng(4)
+    u = np.concatenate([rng.uniform(0, 1, 3000), 2.0 ** -rng.uniform(0, 1070, 1000), [1.0, 0.5, 2**-1074, 0.25]])
+    logs, coss = log_unit(torch.from_numpy(u)).tolist(), cos_2pi(torch.from_numpy(u)).tolist()
+    assert logs == [_log_scalar(float(v)) for v in u] and coss == [_cos_scalar(float(v)) for v in u]
+    assert np.allclose(logs, np.log(u), rtol=1.2e-15, atol=0) and np.allclose(coss, np.cos(2 * np.pi * u), atol=2e-15)
+    xs = np.linspace(-700, 700, 5001)
+    assert max(abs(exp_scalar(float(x)) / math.exp(x) - 1) for x in xs) < 4e-16
+
+
+def test_exact_normals_are_standard_normal_and_exact_windows_match_the_native_one():
+    from scipy import stats
+
+    from bench.exact import exact_randn, gaussian_window
+    from bench.metrics import gaussian_window as native_window
+
+    z = exact_randn((400_000,), torch.Generator().manual_seed(0))
+    assert z.dtype == torch.float32 and stats.kstest(z.numpy(), "norm").pvalue > 0.01
+    assert abs(float(z.mean())) < 0.01 and abs(float(z.std()) - 1) < 0.01
+    w = gaussian_window(11, 1.5)
+    assert math.fsum(w.tolist()) == pytest.approx(1.0, abs=1e-15)
+    assert (w.float() - native_window(11, 1.5)).abs().max() <= 6e-8  # one float32 rounding apart
+
+
+def _trace(backbone: str, objective: str, okw: dict, check: bool = True):
+    from bench.exact_ops import ExactTrace
+    from bench.exact_selftest import images, recipe
+    from bench.train import build_for_training, train
+    from losses import build_objective
+
+    cfg = replace(recipe(), iterations=3)
+    with ExactTrace(check=check) as trace:
+        model = build_for_training(backbone, {}, cfg, 0)
+        train(model, build_objective(objective, **okw), images(), cfg, 0, Path(tempfile.mkdtemp()) / "t.pth",
+              torch.device("cpu"), log=lambda *_: None)
+    return trace
+
+
+@pytest.mark.parametrize("backbone,objective,okw", [
+    ("ffdnet_tiny", "ssim", {}), ("ffdnet_small", "l1", {}),
+    ("cbdnet_small", "l1", {"asymmetric_weight": 0.5, "tv_weight": 0.05}), ("cbdnet_small", "ssim", {})])
+def test_exact_training_calls_only_operations_that_are_exact_everywhere(backbone, objective, okw):
+    """Every aten call of 3 training steps (warm-up, cosine, clipping, moving average) is in bench.exact_ops' classes,
+    and every elementwise IEEE call and every sum equals numpy's IEEE result / math.fsum's exact sum, bit for bit."""
+    trace = _trace(backbone, objective, okw)
+    assert trace.unexpected == {} and trace.mismatches == [], (trace.unexpected, trace.mismatches)
+    assert any(k.startswith("convolution_backward") for k in trace.counts)
+
+
+def test_the_trace_catches_what_is_not_exact():
+    from bench.exact_ops import ExactTrace
+
+    x = torch.rand(64) + 0.5
+    with ExactTrace(check=True) as trace:
+        x.sqrt()
+        torch.exp(x)
+        torch.randn(4)
+        x.add(x, alpha=0.5)
+        x.pow(3)
+    names = " ".join(trace.unexpected)
+    for op in ("sqrt", "exp", "randn", "alpha != 1", "pow with exponent 3"):
+        assert op in names, (op, names)
+    # a sum is checked against math.fsum's exact sum: a result one rounding away is a mismatch
+    from bench.exact_ops import _exact_sum
+
+    terms = torch.tensor([[1e16, 1.0, -1e16, 1.0], [0.5, 0.25, 0.125, 1.0]], dtype=torch.float64)
+    assert _exact_sum((terms, [1]), {}).tolist() == [2.0, 1.875]
+    trace._compare("sum.dim_IntList[float64]", torch.tensor([1.0, 1.875], dtype=torch.float64),
+                   _exact_sum((terms, [1]), {}))
+    assert trace.mismatches == [("sum.dim_IntList[float64]", 1, 2)]

@@ -13,9 +13,11 @@ between two runs of one (cell, seed) is what the regression check must tolerate:
 
 - in native arithmetic, training amplifies rounding into differences the size of a seed's: tolerance per metric =
   ``--factor`` x the root mean square of those differences over every cell, seed and test sigma;
-- in exact arithmetic (``bench.exact``: every cell of the grid), the runs train the same weights to the bit and only
-  the measuring chain's rounding is left, as in the instrument check: tolerance = max(``--factor`` x the largest
-  difference, the instrument's resolution of 1e-4).
+- in exact arithmetic (``bench.exact``: every cell of the grid), the runs train the same weights to the bit (the
+  script compares the cells' weight fingerprints and refuses to write a baseline otherwise) and only the measuring
+  chain's rounding is left, as in the instrument check: tolerance = max(``--factor`` x the largest difference, the
+  instrument's resolution of 1e-4). The baseline records the seed-0 cells' fingerprints (``bench check`` compares
+  them first), ``bench.exact_selftest``'s 12-step fingerprints from every run's environment, and the CPU.
 
 The target bounds are PSNR 0.15 dB, SSIM 0.005, mIoU 0.015: a tolerance above its bound is never clipped to it (that
 would hide chaos as regressions or let CI pass by luck); the baseline lists it under ``exceeds_bounds`` and the exit
@@ -33,6 +35,12 @@ import sys
 from pathlib import Path
 
 from bench.check import DEFAULT_TOLERANCES, values_from_results
+
+
+def json_dumps(v) -> str:
+    import json
+
+    return json.dumps(v, sort_keys=True)
 
 BOUNDS = {"psnr": 0.15, "ssim": 0.005, "miou": 0.015}
 
@@ -71,6 +79,37 @@ def _values(grid: str, seeds: list[int], results: Path) -> dict[str, float]:
     return values_from_results(load_results(results, "synthcity"), ids)
 
 
+def _fingerprints(grid: str, seeds: list[int], results: Path) -> dict[str, dict[str, str]]:
+    from bench.check import fingerprints_from_results
+    from bench.results import load_results
+
+    ids = {c.cell_hash() for c in _grid(grid, seeds).cells("synthcity")}
+    return fingerprints_from_results(load_results(results, "synthcity"), ids)
+
+
+def _selftest(env: dict[str, str], threads: int) -> dict[str, dict[str, str]]:
+    """``bench.exact_selftest``'s fingerprints in a process with ``env`` and ``threads``."""
+    import json
+    import os
+
+    done = subprocess.run([sys.executable, "-m", "bench.exact_selftest", "--threads", str(threads)],
+                          env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def _cpu() -> str:
+    """The processor's model name (Linux), for the record of where a baseline was checked."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def spread(by_threads: dict) -> dict:
     """Per metric: RMS and largest of the differences between runs (thread counts, stand-in machines; same cell,
     seed, sigma) and the mean over cells, sigmas and runs of the standard deviation over seeds."""
@@ -101,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--machine", action="append", default=[], metavar="ENV",
                    help="NAME=VALUE ... of a stand-in machine, run with one thread (repeatable)")
+    p.add_argument("--machine-seeds", type=int, nargs="+", default=None,
+                   help="the seeds the stand-in machines train (default: --seeds; MKL's SSE2 branch trains exact "
+                        "cells several times slower)")
     p.add_argument("--factor", type=float, default=3.0,
                    help="tolerance = factor x RMS difference (native), or x the largest difference (exact)")
     p.add_argument("--work", type=Path, default=Path("results/runs/_spread"), help="results folders (kept)")
@@ -113,15 +155,24 @@ def main(argv: list[str] | None = None) -> int:
     runs = {f"threads {t}": (t, {}) for t in args.threads}
     runs.update({f"machine {i + 1}": (1, env) for i, env in enumerate(machines)})
     folders = {name: args.work / name.replace(" ", "") for name in runs}
-    procs = [_start(args.grid, args.seeds, t, folders[name], env) for name, (t, env) in runs.items()]  # load-free
+    seeds_of = {name: args.seeds if name.startswith("threads") else (args.machine_seeds or args.seeds) for name in runs}
+    procs = [_start(args.grid, seeds_of[name], t, folders[name], env) for name, (t, env) in runs.items()]  # load-free
     if any(p.wait() for p in procs):
         raise SystemExit("a run failed; see its output above")
-    by_run = {name: _values(args.grid, args.seeds, folder) for name, folder in folders.items()}
+    by_run = {name: _values(args.grid, seeds_of[name], folder) for name, folder in folders.items()}
+    prints = {name: _fingerprints(args.grid, seeds_of[name], folder) for name, folder in folders.items()}
+    reference = prints[f"threads {args.threads[0]}"]
+    same_bits = all(reference.get(slug) == steps for p in prints.values() for slug, steps in p.items())
+    print("fingerprints of the trained weights: " + ("identical in every run" if same_bits else
+          "DIFFER between runs: " + ", ".join(n for n, p in prints.items()
+                                               if any(reference.get(s) != v for s, v in p.items()))))
     s = spread(by_run)
     from bench.instrument import RESOLUTION
 
     arithmetic = {c.train.arithmetic for c in _grid(args.grid, [0]).cells("synthcity")}
     exact = arithmetic == {"exact"}
+    if exact and not same_bits and args.write:
+        raise SystemExit("exact arithmetic trained other weights in some run: no baseline written")
     if exact:
         rule = (f"tolerance = max({args.factor:g} x the largest difference between runs (thread counts, stand-in "
                 "machines; same cell, seed and sigma), the instrument's resolution), rounded up to 1e-4: exact "
@@ -158,13 +209,24 @@ def main(argv: list[str] | None = None) -> int:
         top_folder = folders[f"threads {top}"]
         instrument = build_section(build_suite("synthcity", SuiteOptions()), load_results(top_folder, "synthcity"),
                                    top_folder, args.write, ids)
+        selftests = {f"threads {t}{' ' + ' '.join(f'{k}={v}' for k, v in env.items()) if env else ''}":
+                     _selftest(env, t) for t, env in [(t, {}) for t in args.threads] + [(1, e) for e in machines]}
+        first = next(iter(selftests.values()))
+        if any(v != first for v in selftests.values()):
+            raise SystemExit("the exact self-test's fingerprints differ between runs: " + json_dumps(selftests))
+        top_prints = {k: v for k, v in prints[f"threads {top}"].items() if k.endswith("__s0")}
         atomic_write_json(args.write, {"instrument": instrument,
+            "fingerprints": top_prints,
+            "exact_selftest": {"steps": 12, "fingerprints": first, "command": "python -m bench.exact_selftest"},
             "suite": "synthcity", "grid": args.grid, "tolerances": tolerances, "values": values,
             "written_with": {"threads": top, "seed": 0, "precision": grid.train["synthcity"].precision,
                              "arithmetic": grid.train["synthcity"].arithmetic},
             "derivation": {"rule": rule, "arithmetic": "exact" if exact else "native",
                            "factor": args.factor, "seeds": args.seeds, "threads": args.threads,
-                           "machines": [{"threads": 1, "env": env} for env in machines],
+                           "machines": [{"threads": 1, "env": env, "seeds": args.machine_seeds or args.seeds}
+                                        for env in machines],
+                           "cpu": _cpu(), "fingerprints_identical_across_runs": same_bits,
+                           "selftest_runs": sorted(selftests),
                            "tolerances": tolerances, "bounds": BOUNDS, "exceeds_bounds": over, **s,
                            "command": "python -m bench.benchmarks.baseline_spread "
                                       + shlex.join(argv if argv is not None else sys.argv[1:])}})
