@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", type=Path, metavar="DIR", help="also write the figures (PNG) into DIR")
     p.add_argument("--ci", action="store_true", help="print each value's 95 %% bootstrap interval")
     p.add_argument("--resamples", type=_at_least(100), default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed-spread", type=Path, metavar="JSON",
+                   help="a measured seed spread that lets single-seed rows be ranked: {\"source\", \"seeds\": N, "
+                        "\"std\": {backbone or \"*\": {metric: std}}} (cited in the legend)")
 
     p = sub.add_parser("export", help="write the results as tables: results.<fmt> (one row per cell, seed, sigma and "
                        "metric) and images.<fmt> (per image: PSNR, SSIM, per-class intersect/union)")
@@ -365,7 +368,7 @@ def cmd_status(args) -> int:
 
 
 def _render(args, grid=None) -> str:
-    from bench.report import read_paper_tables, render_report
+    from bench.report import read_paper_tables, read_seed_spreads, render_report
     from bench.results import load_results
 
     ids = {c.cell_hash() for c in grid.cells(args.suite)} if grid else None
@@ -375,7 +378,8 @@ def _render(args, grid=None) -> str:
         raise BenchError(f"paper tables {paper} do not exist (expected the csv of results/paper_tables.csv)")
     return render_report(load_results(args.results, args.suite), title, ids, getattr(args, "format", "markdown"),
                          read_paper_tables(paper) if paper else None, ci=getattr(args, "ci", False),
-                         n_boot=getattr(args, "resamples", 2000))
+                         n_boot=getattr(args, "resamples", 2000),
+                         spreads=read_seed_spreads(args.seed_spread) if getattr(args, "seed_spread", None) else None)
 
 
 def cmd_report(args) -> int:

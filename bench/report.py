@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench.frame import frame, image_frame
 from bench.metrics import METRICS
-from bench.stats import N_BOOT, RowSample, analyse_group
+from bench.stats import N_BOOT, RowSample, SeedSpread, analyse_group
 from bench.synthcity.classes import CLASSES
 
 COLUMNS = ("psnr", "ssim", "miou")
@@ -69,10 +69,12 @@ def _stable_seed(*parts: str) -> int:
 
 
 def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: int = N_BOOT,
-                reference: str = REFERENCE) -> pd.DataFrame:
+                reference: str = REFERENCE, spreads: dict | None = None) -> pd.DataFrame:
     """The long table: one row per (backbone, label, sigma, metric) with value (mean over seeds), std, seeds,
-    ci_low/ci_high, diff/diff_low/diff_high (to ``reference``), letters, top, p_improve; then the reference rows
-    (kind "reference"). Bootstrap draws are seeded by the group: the same results give the same table."""
+    ci_low/ci_high/ci_basis, ranked, letters, top, diff/diff_low/diff_high/diff_p/diff_df (to ``reference``),
+    p_improve/p_improve_low/p_improve_high; then the reference rows (kind "reference"). ``spreads``
+    ({(backbone, metric): SeedSpread}, ``read_seed_spreads``) stand in for the seed variance of single-seed rows.
+    Bootstrap draws are seeded by the group: the same results give the same table."""
     cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
     df = frame(cells)
     if df.empty:
@@ -88,11 +90,12 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
                 if not rows:
                     continue
                 res = analyse_group(rows, METRICS[metric].higher_is_better, reference, n_boot,
-                                    seed=_stable_seed(backbone, sigma, metric))
+                                    seed=_stable_seed(backbone, sigma, metric),
+                                    spread=seed_spread_for(spreads, backbone, metric))
                 stats += [{"backbone": backbone, "label": k, "sigma": sigma, "metric": metric, **v}
                           for k, v in res.items()]
         if stats:
-            out = out.merge(pd.DataFrame(stats).drop(columns="value"), on=KEYS, how="left")
+            out = out.merge(pd.DataFrame(stats).drop(columns=["value", "seeds"]), on=KEYS, how="left")
     refs = []
     for r in results:
         if r.get("kind") == "reference":
@@ -104,6 +107,39 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
         ref = pd.DataFrame(refs).drop_duplicates(KEYS, keep="last")
         out = pd.concat([out, ref[ref["sigma"].isin(sigmas)] if sigmas else ref], ignore_index=True)
     return _sorted(out)
+
+
+def read_seed_spreads(path: Path) -> tuple[dict[tuple[str, str], SeedSpread], str]:
+    """A seed-spread file -> ({(backbone, metric): SeedSpread}, its source). The file (JSON):
+    {"source": "how it was measured", "seeds": 5, "std": {"<backbone>" or "*": {"psnr": 0.12, "miou": 0.007}}}."""
+    import json
+
+    from bench.errors import BenchError
+
+    try:
+        data = json.loads(Path(path).read_text())
+        seeds, source = int(data["seeds"]), str(data.get("source", ""))
+        table = {(b, m): SeedSpread(float(sd), seeds, source) for b, by in data["std"].items() for m, sd in by.items()}
+    except FileNotFoundError:
+        raise BenchError(f"--seed-spread {path}: no such file") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BenchError(f"--seed-spread {path}: expected {{\"source\", \"seeds\": N, \"std\": {{backbone: "
+                         f"{{metric: std}}}}}} ({type(e).__name__}: {e})") from None
+    bad = [f"{b}/{m}" for (b, m), s in table.items() if m not in COLUMNS or not (np.isfinite(s.std) and s.std >= 0)]
+    if seeds < 2 or bad:
+        raise BenchError(f"--seed-spread {path}: " + ("seeds must be >= 2" if seeds < 2 else
+                         f"unknown metric or non-finite std: {', '.join(bad)}"))
+    return table, source
+
+
+def seed_spread_for(spreads: dict | None, backbone: str, metric: str) -> SeedSpread | None:
+    """The supplied seed spread of ``backbone`` (its exact name, its paper backbone, then "*") for ``metric``."""
+    if not spreads:
+        return None
+    for name in (backbone, paper_backbone(backbone), "*"):
+        if (name, metric) in spreads:
+            return spreads[(name, metric)]
+    return None
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
@@ -150,8 +186,10 @@ def _cell_text(r: pd.Series, ci: bool) -> tuple[str, str, bool]:
     notes = []
     if isinstance(r.get("letters"), str) and r["letters"]:
         notes.append(r["letters"])
+    elif r.get("ranked") is False:
+        notes.append("not ranked")
     if pd.notna(r.get("p_improve")) and r["label"] != REFERENCE:
-        notes.append(f"P {r['p_improve']:.2f}")
+        notes.append(f"P {r['p_improve']:.2f} [{r['p_improve_low']:.2f}, {r['p_improve_high']:.2f}]")
     return text, ", ".join(notes), bool(r.get("top")) if pd.notna(r.get("top")) else False
 
 
@@ -238,9 +276,11 @@ def to_html(wide: pd.DataFrame) -> str:
 
 
 def render_report(results: list[dict], title: str, cell_ids: set[str] | None = None, fmt: str = "markdown",
-                  paper: dict | None = None, ci: bool = False, n_boot: int = N_BOOT) -> str:
-    """The table of ``results`` (restricted to ``cell_ids``) in ``fmt``; ``paper`` from read_paper_tables."""
-    long = table_frame(results, cell_ids, n_boot)
+                  paper: dict | None = None, ci: bool = False, n_boot: int = N_BOOT,
+                  spreads: tuple[dict, str] | None = None) -> str:
+    """The table of ``results`` (restricted to ``cell_ids``) in ``fmt``; ``paper`` from read_paper_tables;
+    ``spreads`` from read_seed_spreads."""
+    long = table_frame(results, cell_ids, n_boot, spreads=spreads[0] if spreads else None)
     if fmt == "csv":
         return long.to_csv(index=False)
     if long.empty:
@@ -253,14 +293,28 @@ def render_report(results: list[dict], title: str, cell_ids: set[str] | None = N
     notes = ["PSNR (dB) and SSIM on RGB in [0, 1] after uint8 quantisation; mIoU over the 19 Cityscapes "
              "classes as a fraction."]
     if len(cells):
-        notes.append(f"Letters: within a backbone group, rows that share a letter are not significantly different "
-                     f"(paired bootstrap over the {'/'.join(map(str, sorted(images))) + ' ' if images else ''}val images"
-                     + (", seeds resampled within each row" if seeds > 1 else "")
-                     + f", {n_boot} resamples, 95 %, Holm-adjusted over the group's pairs); bold: the top group."
-                     + (" [a, b]: 95 % interval." if ci else ""))
+        imgs = "/".join(map(str, sorted(images))) + " " if images else ""
+        notes.append("Letters: within a backbone group, rows that share a letter are not significantly different; "
+                     "the seed is the unit: a difference's variance is the paired bootstrap variance over the "
+                     f"{imgs}val images ({n_boot} resamples) of the seed-averaged difference plus each row's seed "
+                     "variance over its number of seeds, read against a t distribution (Welch-Satterthwaite), 95 %, "
+                     "Holm-adjusted over the group's comparable pairs; bold: the top group."
+                     + (" [a, b]: 95 % interval of the objective's value (seeds and images; one seed: images only)."
+                        if ci else ""))
+    ranked = cells["ranked"] if "ranked" in cells else pd.Series(dtype=bool)
+    groups_n = cells.groupby(["backbone", "sigma", "metric"])["label"].transform("nunique") if len(cells) else None
+    if len(cells) and (ranked.eq(False) & (groups_n > 1)).any():
+        one = sorted(set(cells.loc[ranked.eq(False) & (groups_n > 1), "backbone"]))
+        notes.append(f"**Not ranked** ({', '.join(one)}): rows trained with one seed. A seed moves mIoU by 3-30x the "
+                     "image sampling error, so one network says little about its objective; letters compare only "
+                     "rows of at least 2 seeds. To rank them: `bench run --seeds 0 1 2` (then `report --seeds 0 1 2`), "
+                     "or `report --seed-spread FILE` with a measured seed spread.")
+    if spreads:
+        notes.append(f"Single-seed rows use the supplied seed spread ({spreads[1] or 'no source given'}).")
     if seeds > 1:
         notes.append(f"Values are mean ± std over seeds (up to {seeds}); P: probability that the row beats "
-                     f"`{REFERENCE}` (over pairs of seeds, rliable's probability of improvement).")
+                     f"`{REFERENCE}` over pairs of seeds (rliable's probability of improvement) with its 95 % "
+                     "stratified-bootstrap interval.")
     groups = cells.groupby(["backbone", "sigma", "metric"])["label"].transform("nunique") if len(cells) else None
     if len(cells) and ("letters" not in cells or cells.loc[groups > 1, "letters"].isna().any()):
         notes.append("Values without letters come from results written before per-image values (PSNR, SSIM) or "

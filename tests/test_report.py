@@ -33,9 +33,20 @@ def _cell(backbone, objective, values, seed=0, images=True):
             "metrics": metrics, "weights": {"segmenter": {"sha256": "abcdef0123456789"}}}
 
 
-RESULTS = [
+def _seeds(backbone, objective, values, spread=(0.1, 0.002, 0.002)):
+    """Three seeds of one row, spread by -1, 0, +1 x ``spread`` (PSNR, SSIM, mIoU) around ``values``."""
+    return [_cell(backbone, objective, {s: tuple(v + k * d for v, d in zip(vals, spread, strict=True))
+                                        for s, vals in values.items()}, seed=i)
+            for i, k in enumerate((-1, 0, 1))]
+
+
+ONE_SEED = [
     _cell("ffdnet", "l1", {"25": (30.0, 0.9, 0.5), "50": (26.0, 0.8, 0.4)}),
     _cell("ffdnet", "ssim", {"25": (30.5, 0.92, 0.5), "50": (25.5, 0.85, 0.35)}),
+]
+RESULTS = [
+    *_seeds("ffdnet", "l1", {"25": (30.0, 0.9, 0.5), "50": (26.0, 0.8, 0.4)}),
+    *_seeds("ffdnet", "ssim", {"25": (30.5, 0.92, 0.5), "50": (25.5, 0.85, 0.35)}),
     _cell("cbdnet", "l1", {"25": (31.0, 0.93, 0.6)}),
     {"kind": "reference", "metrics": {
         "noisy input": {"25": {"psnr": 20.17, "ssim": 0.41, "miou": 0.3}, "50": {"psnr": 14.2, "ssim": 0.2, "miou": 0.1}},
@@ -47,8 +58,8 @@ RESULTS = [
 GOLDEN = """\
 | Backbone | Objective | σ=25 PSNR ↑ | σ=25 SSIM ↑ | σ=25 mIoU ↑ | σ=50 PSNR ↑ | σ=50 SSIM ↑ | σ=50 mIoU ↑ |
 |---|---|---:|---:|---:|---:|---:|---:|
-| ffdnet | l1 | 30.00 (b) | 0.9000 (b) | **0.4968** (a) | **26.00** (a) | 0.8000 (b) | **0.3943** (a) |
-|  | ssim | **30.50** (a) | **0.9200** (a) | **0.4968** (a) | 25.50 (b) | **0.8500** (a) | 0.3439 (b) |
+| ffdnet | l1 | 30.00 ± 0.10 (b) | 0.9000 ± 0.0020 (b) | **0.4945 ± 0.0040** (a) | **26.00 ± 0.10** (a) | 0.8000 ± 0.0020 (b) | **0.3936 ± 0.0012** (a) |
+|  | ssim | **30.50 ± 0.10** (a, P 1.00 [1.00, 1.00]) | **0.9200 ± 0.0020** (a, P 1.00 [1.00, 1.00]) | **0.4945 ± 0.0040** (a, P 0.50 [0.17, 0.83]) | 25.50 ± 0.10 (b, P 0.00 [0.00, 0.00]) | **0.8500 ± 0.0020** (a, P 1.00 [1.00, 1.00]) | 0.3436 ± 0.0018 (b, P 0.00 [0.00, 0.00]) |
 | cbdnet | l1 | 31.00 | 0.9300 | 0.5944 | – | – | – |
 | *reference* | *noisy input* | 20.17 | 0.4100 | 0.3000 | 14.20 | 0.2000 | 0.1000 |
 | *reference* | *clean input* | ∞ | 1.0000 | 0.9000 | ∞ | 1.0000 | 0.9000 |"""
@@ -57,17 +68,52 @@ GOLDEN = """\
 def test_golden_markdown():
     text = render_report(RESULTS, "t")
     assert GOLDEN in text, text
+    assert "Not ranked" not in text
     assert "abcdef012345" in text and "share a letter are not significantly different" in text
     assert render_report(RESULTS, "t") == text  # seeded: the same results give the same table
 
 
-def test_letters_follow_the_paired_bootstrap_and_ci_on_demand():
+def test_letters_follow_the_seed_aware_test_and_ci_on_demand():
     long = table_frame(RESULTS)
     row = long[(long.label == "ssim") & (long.sigma == "25") & (long.metric == "psnr")].iloc[0]
     assert row.ci_low <= 30.5 <= row.ci_high and abs(row["diff"] - 0.5) < 1e-9 and row["diff_low"] > 0  # real, vs l1
+    assert row.ci_basis == "seeds" and row.seeds == 3 and row.diff_p < 0.05 and row.ranked
     with_ci = render_report(RESULTS, "t", ci=True)
-    assert f"**30.50** [{row.ci_low:.2f}, {row.ci_high:.2f}] (a)".replace("** [", " [").replace("] (a)", "]** (a)") \
-        in with_ci and "[30." not in render_report(RESULTS, "t")
+    assert f"**30.50 ± 0.10 [{row.ci_low:.2f}, {row.ci_high:.2f}]** (a" in with_ci
+    assert "[30." not in render_report(RESULTS, "t")
+
+
+def test_single_seed_rows_are_not_ranked_and_the_table_says_what_ranks_them(tmp_path):
+    from bench.report import read_seed_spreads
+
+    text = render_report(ONE_SEED, "t")
+    assert "| ffdnet | l1 | 30.00 (not ranked) |" in text and "**" not in text.split("PSNR (dB)")[0]
+    assert "**Not ranked** (ffdnet): rows trained with one seed" in text and "--seeds 0 1 2" in text
+    spread = tmp_path / "spread.json"
+    spread.write_text('{"source": "training_levers, seeds 0-4", "seeds": 5, "std": {"*": {"psnr": 0.01, '
+                      '"ssim": 0.0001, "miou": 0.0005}}}')
+    ranked = render_report(ONE_SEED, "t", spreads=read_seed_spreads(spread))
+    assert "| ffdnet | l1 | 30.00 (b) |" in ranked and "supplied seed spread (training_levers, seeds 0-4)" in ranked
+    long = table_frame(ONE_SEED, spreads=read_seed_spreads(spread)[0])
+    assert set(long[long.kind == "cell"].ci_basis) == {"supplied spread"}
+
+
+def test_the_same_results_give_the_same_bytes_under_any_hash_seed(tmp_path):
+    """Letters are named from a fixed order: two processes with other PYTHONHASHSEED print identical reports."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    many = [c for o, base in [("l1", 30.0), ("ssim", 30.04), ("d2sm", 30.08), ("gan", 29.96), ("jsd", 30.12)]
+            for c in _seeds("ffdnet", o, {"25": (base, 0.9, 0.5)}, spread=(0.02, 0.002, 0.002))]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(many))
+    code = ("import json, sys; from bench.report import render_report; "
+            f"print(render_report(json.load(open({str(path)!r})), 't'))")
+    outs = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": h}, capture_output=True,
+                           text=True, check=True).stdout for h in ("0", "1", "12345")}
+    assert len(outs) == 1 and "(a" in outs.pop()
 
 
 def test_grid_filter_and_empty():
@@ -93,7 +139,7 @@ def test_several_seeds_give_mean_std_letters_that_see_the_seed_spread_and_p_impr
     text = render_report(results, "t")
     # l1's seeds spread by 1 dB: d2sm's +0.5 is not a real difference, whatever the images say
     assert "| ffdnet_small | l1 | **30.00 ± 1.00** (a) |" in text
-    assert "| **30.50 ± 0.00** (a, P 0.67) |" in text and "mean ± std over seeds" in text
+    assert "| **30.50 ± 0.00** (a, P 0.67 [" in text and "mean ± std over seeds" in text
 
 
 def test_paper_numbers_sit_beside_ours_with_the_difference(tmp_path):
@@ -124,11 +170,14 @@ def test_csv_latex_html_carry_the_same_numbers():
     rows = pd.read_csv(io.StringIO(render_report(RESULTS, "t", fmt="csv")), dtype={"sigma": str})
     l1_25 = rows[(rows.backbone == "ffdnet") & (rows.label == "l1") & (rows.sigma == "25") & (rows.metric == "psnr")]
     assert l1_25.value.item() == 30.0 and l1_25.letters.item() == "b" and l1_25.kind.item() == "cell"
+    ssim_25 = rows[(rows.backbone == "ffdnet") & (rows.label == "ssim") & (rows.sigma == "25") & (rows.metric == "psnr")]
+    assert ssim_25.diff_low.item() < 0.5 < ssim_25.diff_high.item() and 0 <= ssim_25.diff_p.item() < 0.05
+    assert {"p_improve_low", "p_improve_high", "ci_basis", "diff_df"} <= set(rows.columns)
     assert ((rows.kind == "reference") & (rows.label == "clean input")).any()
     latex = render_report(RESULTS, "t", fmt="latex")
-    assert r"\bfseries 30.50 (a)" in latex and r"$\infty$" in latex and r"\toprule" in latex
+    assert r"\bfseries 30.50 $\pm$ 0.10 (a" in latex and r"$\infty$" in latex and r"\toprule" in latex
     page = render_report(RESULTS, "t", fmt="html")
-    assert "30.50 (a)" in page and "font-weight: bold" in page and "noisy input" in page
+    assert "30.50 ± 0.10 (a" in page and "font-weight: bold" in page and "noisy input" in page
 
 
 def test_latex_escapes_special_characters():
@@ -163,8 +212,8 @@ def test_plots_carry_the_uncertainty(tmp_path):
 
 
 def test_latex_and_html_with_the_same_objectives_in_several_groups():
-    two = RESULTS[:2] + [_cell("cbdnet", "l1", {"25": (31.0, 0.93, 0.6), "50": (27.0, 0.8, 0.4)}),
-                         _cell("cbdnet", "ssim", {"25": (31.5, 0.94, 0.6), "50": (26.0, 0.85, 0.35)})]
+    two = RESULTS[:6] + [*_seeds("cbdnet", "l1", {"25": (31.0, 0.93, 0.6), "50": (27.0, 0.8, 0.4)}),
+                         *_seeds("cbdnet", "ssim", {"25": (31.5, 0.94, 0.6), "50": (26.0, 0.85, 0.35)})]
     latex = render_report(two, "t", fmt="latex")
     assert latex.count(r" & ssim & ") == 2 and r"\bfseries" in latex
     assert render_report(two, "t", fmt="html").count(">ssim<") == 2
