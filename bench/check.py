@@ -7,6 +7,7 @@ the metric's tolerance (in the metric's direction) is a regression; better by mo
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +60,15 @@ class Finding:
     key: str
     baseline: float
     current: float | None
-    status: str  # "regression", "improvement", "ok", "missing"
+    status: str  # "regression", "improvement", "ok", "missing", "not finite"
+
+
+FAILING = ("regression", "missing", "not finite")
 
 
 def compare(current: dict[str, float], baseline: dict[str, float], tolerances: dict[str, float]) -> list[Finding]:
+    """One finding per baseline value. Fails closed: a NaN or infinite value on either side, or a tolerance that is
+    not a finite number >= 0, is "not finite" (every comparison with NaN is false, so it would pass otherwise)."""
     findings = []
     for key, base in sorted(baseline.items()):
         metric = key.rsplit("|", 1)[1]
@@ -70,8 +76,11 @@ def compare(current: dict[str, float], baseline: dict[str, float], tolerances: d
         if cur is None:
             findings.append(Finding(key, base, None, "missing"))
             continue
-        gain = (cur - base) if METRICS[metric].higher_is_better else (base - cur)
         tol = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
+        if not all(math.isfinite(v) for v in (base, cur, tol)) or tol < 0:
+            findings.append(Finding(key, base, cur, "not finite"))
+            continue
+        gain = (cur - base) if METRICS[metric].higher_is_better else (base - cur)
         status = "regression" if gain < -tol else "improvement" if gain > tol else "ok"
         findings.append(Finding(key, base, cur, status))
     return findings
@@ -80,14 +89,18 @@ def compare(current: dict[str, float], baseline: dict[str, float], tolerances: d
 def render_findings(findings: list[Finding], tolerances: dict[str, float]) -> str:
     shown = [f for f in findings if f.status != "ok"]
     counts = {s: sum(f.status == s for f in findings) for s in ("regression", "improvement", "missing", "ok")}
+    if any(f.status == "not finite" for f in findings):
+        counts["not finite"] = sum(f.status == "not finite" for f in findings)
     head = ", ".join(f"{n} {s}" for s, n in counts.items())
+    if not findings:
+        return "No values to compare: the check fails.\n"
     if not shown:
         return f"All {len(findings)} values within tolerance ({head}).\n"
     lines = ["| cell | σ | metric | baseline | current | Δ | tolerance | status |", "|---|---:|---|---:|---:|---:|---:|---|"]
     for f in shown:
         slug, sigma, metric = f.key.split("|")
         cur = "–" if f.current is None else f"{f.current:.4f}"
-        delta = "–" if f.current is None else f"{f.current - f.baseline:+.4f}"
+        delta = "–" if f.current is None or f.status == "not finite" else f"{f.current - f.baseline:+.4f}"
         tol = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
         lines.append(f"| {slug} | {sigma} | {metric} {'↑' if METRICS[metric].higher_is_better else '↓'} | "
                      f"{f.baseline:.4f} | {cur} | {delta} | {tol:g} | **{f.status}** |")
@@ -95,12 +108,42 @@ def render_findings(findings: list[Finding], tolerances: dict[str, float]) -> st
 
 
 def read_baseline(path: Path) -> dict:
+    """A baseline file, validated: every value a finite number under a "<slug>|<sigma>|<metric>" key of a known
+    metric, every tolerance a finite number >= 0; one line naming the file and the key otherwise."""
     try:
         data = json.loads(Path(path).read_text())
-        if not isinstance(data.get("values"), dict):
-            raise ValueError("no 'values' table")
     except FileNotFoundError:
         raise BenchError(f"baseline {path} does not exist; create it with --update-baseline") from None
     except (OSError, ValueError) as e:
         raise BenchError(f"baseline {path} is not a d2sm-bench baseline ({e})") from None
+    problem = baseline_problem(data)
+    if problem:
+        raise BenchError(f"baseline {path}: {problem}; rewrite it with `bench check --update-baseline`")
     return data
+
+
+def _finite_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def baseline_problem(data) -> str | None:
+    """What is wrong with a baseline's JSON (None when nothing is)."""
+    if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+        return "no 'values' table (expected {\"suite\", \"grid\", \"tolerances\", \"values\"})"
+    if not data["values"]:
+        return "'values' is empty: a check against it would pass on nothing"
+    for key, v in data["values"].items():
+        parts = key.split("|")
+        if len(parts) != 3 or parts[2] not in METRICS:
+            return f"value key {key!r} is not '<cell slug>|<sigma>|<metric>' with a metric in {', '.join(METRICS)}"
+        if not _finite_number(v):
+            return f"value {key!r} is {v!r}, not a finite number"
+    tolerances = data.get("tolerances", {})
+    if not isinstance(tolerances, dict):
+        return "'tolerances' is not a table of metric: tolerance"
+    for metric, tol in tolerances.items():
+        if metric not in METRICS:
+            return f"tolerance of unknown metric {metric!r} (known: {', '.join(METRICS)})"
+        if not _finite_number(tol) or tol < 0:
+            return f"tolerance {metric!r} is {tol!r}, not a finite number >= 0"
+    return None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -151,10 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=TOL",
                    help="override a tolerance, e.g. --tolerance psnr=0.2 (defaults: psnr 0.1, ssim 0.005, miou 0.01)")
     p.add_argument("--update-baseline", action="store_true", help="write the current values as the new baseline")
-    p.add_argument("--instrument", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--instrument", action=argparse.BooleanOptionalAction, default=None,
                    help="also check the measuring chain on its own: reference rows and the baseline's frozen network, "
                    "scored here (~15 s on a CPU) to tolerances from their rounding spread (default: on where the "
-                   "baseline has an instrument section; --update-baseline writes one)")
+                   "baseline has an instrument section; --instrument makes a missing section a failure; "
+                   "--update-baseline writes one unless --no-instrument)")
 
     p = sub.add_parser("list", help="grids (with cell counts), backbones, objectives and suites")
     _plugin_arg(p)
@@ -444,10 +446,19 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def _same_name(recorded, given) -> bool:
+    """A baseline's suite or grid and the one checked: the same name, or the same grid file by another path."""
+    if str(recorded) == str(given):
+        return True
+    a, b = Path(str(recorded)), Path(str(given))
+    return a.suffix == ".toml" and b.suffix == ".toml" and a.resolve() == b.resolve()
+
+
 def cmd_check(args) -> int:
     from bench.atomic import atomic_write_json
     from bench.check import (
         DEFAULT_TOLERANCES,
+        FAILING,
         compare,
         compare_fingerprints,
         fingerprints_from_results,
@@ -467,13 +478,22 @@ def cmd_check(args) -> int:
     tolerances = {**DEFAULT_TOLERANCES, **(baseline or {}).get("tolerances", {})}
     for item in args.tolerance:
         metric, _, tol = item.partition("=")
-        if metric not in DEFAULT_TOLERANCES or not tol:
-            raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(DEFAULT_TOLERANCES)}")
-        tolerances[metric] = float(tol)
+        try:
+            value = float(tol)
+        except ValueError:
+            value = float("nan")
+        if metric not in DEFAULT_TOLERANCES or not math.isfinite(value) or value < 0:
+            raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(DEFAULT_TOLERANCES)} "
+                             "and TOL a finite number >= 0")
+        tolerances[metric] = value
     if args.update_baseline:
+        bad = sorted(k for k, v in current.items() if not math.isfinite(v))
+        if bad:
+            raise BenchError(f"not writing baseline {args.baseline}: {len(bad)} values are not finite ({bad[0]} = "
+                             f"{current[bad[0]]}); a baseline with NaN would let any value pass")
         data = {"suite": args.suite, "grid": args.grid, "tolerances": tolerances, "values": current,
                 **({"fingerprints": prints} if prints else {})}
-        if args.instrument:
+        if args.instrument is not False:
             from bench.instrument import build_section
             from bench.suites import SuiteOptions, build_suite
 
@@ -482,18 +502,26 @@ def cmd_check(args) -> int:
                                                ids, log=_log)
         atomic_write_json(args.baseline, data)
         _log(f"baseline {args.baseline} written ({len(current)} values"
-             + (f", {len(data['instrument']['values'])} instrument values)" if args.instrument else ")"))
+             + (f", {len(data['instrument']['values'])} instrument values)" if "instrument" in data else ")"))
         return 0
     failed = False
+    for field, wanted in (("suite", args.suite), ("grid", args.grid)):
+        if baseline.get(field) is not None and not _same_name(baseline[field], wanted):
+            print(f"Baseline: written for {field} {baseline[field]!r}, checked against {field} {wanted!r}: the check "
+                  f"fails (pass --{field} {baseline[field]} or another baseline).")
+            failed = True
     if baseline.get("fingerprints"):  # before the values: other weights explain any difference below
         lines, reproduced = compare_fingerprints(prints, baseline["fingerprints"])
         print("\n".join(lines))
         failed = not reproduced
     findings = compare(current, baseline["values"], tolerances)
     print(render_findings(findings, tolerances))
-    failed = failed or any(f.status in ("regression", "missing") for f in findings)
+    failed = failed or not findings or any(f.status in FAILING for f in findings)
     section = baseline.get("instrument")
-    if section and args.instrument:
+    if section is None and args.instrument:
+        print("Instrument: --instrument was asked for, but the baseline has no instrument section: the check fails.")
+        failed = True
+    if section and args.instrument is not False:
         from bench.instrument import compare_data, data_digests, measure
         from bench.runner import Context
         from bench.suites import SuiteOptions, build_suite
@@ -509,7 +537,8 @@ def cmd_check(args) -> int:
             print(f"Data: {line}")
         if recorded and not data_problems:
             print("Data: the train and val splits are the baseline's, pixel for pixel.")
-        failed = failed or bool(data_problems) or any(f.status != "ok" for f in found)  # an 'improvement' is a change
+        # an 'improvement' is a change; no values at all is a check of nothing
+        failed = failed or bool(data_problems) or not found or any(f.status != "ok" for f in found)
     return 1 if failed else 0
 
 

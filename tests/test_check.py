@@ -79,3 +79,53 @@ def test_check_says_first_whether_training_reproduced_the_baselines_weights(tmp_
     assert out.startswith(f"Training differs from the baseline's machine from step 10 ({cell.slug()}): exact "
                           "arithmetic is not exact here")
     assert "All 3 values within tolerance" in out
+
+
+def _baseline(path, **over):
+    from bench.grids import GRIDS
+
+    cell = GRIDS.get("smoke").cells("synthcity")[0]
+    data = {"suite": "synthcity", "grid": "smoke", "tolerances": {"psnr": 0.1, "ssim": 0.005, "miou": 0.01},
+            "values": {f"{cell.slug()}|25|psnr": 30.0, f"{cell.slug()}|25|ssim": 0.9, f"{cell.slug()}|25|miou": 0.5}}
+    for key, value in over.items():
+        if key == "value":
+            data["values"][f"{cell.slug()}|25|psnr"] = value
+        elif key == "tolerance":
+            data["tolerances"]["psnr"] = value
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_check_fails_closed(tmp_path, capsys):
+    """Nothing to compare, NaN anywhere, another grid, a requested section that is absent: never "ok"."""
+    from bench.cli import main
+
+    runs = tmp_path / "runs"
+    _write_smoke_cell(runs, 30.0)
+    check = ["check", "--results", str(runs), "--no-instrument", "--baseline"]
+    assert main([*check, str(_baseline(tmp_path / "ok.json"))]) == 0
+    cases = {
+        "empty": (_baseline(tmp_path / "empty.json", values={}), 2, "'values' is empty"),
+        "nan value": (_baseline(tmp_path / "nan.json", value=float("nan")), 2, "not a finite number"),
+        "nan tolerance": (_baseline(tmp_path / "nantol.json", tolerance=float("nan")), 2, "not a finite number >= 0"),
+        "string value": (_baseline(tmp_path / "str.json", value="30"), 2, "not a finite number"),
+        "bad key": (_baseline(tmp_path / "key.json", values={"x": 1.0}), 2, "is not '<cell slug>|<sigma>|<metric>'"),
+        "other grid": (_baseline(tmp_path / "grid.json", grid="full"), 1, "written for grid 'full'"),
+    }
+    for name, (path, code, message) in cases.items():
+        capsys.readouterr()
+        assert main([*check, str(path)]) == code, name
+        out = capsys.readouterr()
+        assert message in out.err + out.out, (name, out)
+    capsys.readouterr()
+    assert main([*check, str(_baseline(tmp_path / "ok.json")), "--tolerance", "psnr=nan"]) == 2
+    assert "finite number >= 0" in capsys.readouterr().err
+    assert main(["check", "--results", str(runs), "--instrument", "--baseline", str(tmp_path / "ok.json")]) == 1
+    assert "no instrument section: the check fails" in capsys.readouterr().out
+    _write_smoke_cell(runs, float("nan"))  # a NaN result (e.g. a val split whose labels are all 255)
+    assert main([*check, str(_baseline(tmp_path / "ok.json"))]) == 1
+    assert "not finite" in capsys.readouterr().out
+    assert main([*check, str(tmp_path / "new.json"), "--update-baseline"]) == 2
+    assert "not finite" in capsys.readouterr().err and not (tmp_path / "new.json").exists()
