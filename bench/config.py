@@ -63,6 +63,9 @@ class CellConfig:
     backbone_kwargs: tuple[tuple[str, object], ...] = ()
     objective_kwargs: tuple[tuple[str, object], ...] = ()
     protocol: str = "ours"  # measurement protocol (bench.protocol): "ours" or "authors"
+    # what tells this cell from another of its grid with the same backbone, objective and parameters (set by
+    # ``Grid.cells`` where two would share a slug: "train.iterations=300"); in the slug, the label and the hash
+    variant: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """The configuration as JSON; the default protocol and arithmetic are left out, so cells measured before
@@ -70,6 +73,8 @@ class CellConfig:
         d = json.loads(json.dumps(asdict(self)))
         if d["protocol"] == "ours":
             del d["protocol"]
+        if not d["variant"]:
+            del d["variant"]
         if d["train"]["arithmetic"] == "native":
             del d["train"]["arithmetic"]
         else:
@@ -84,12 +89,13 @@ class CellConfig:
         """Readable address: backbone__objective[-param=value for non-default parameters]__s<seed> (a dotted
         path's ``:`` as ``.``)."""
         name = f"{self.backbone}__{self.objective}".replace(":", ".")
-        return f"{name}{''.join(f'-{k}={v}' for k, v in self.changed_params())}__s{self.seed}"
+        variant = "".join(f"-{v}" for v in self.variant).replace("/", "_")
+        return f"{name}{''.join(f'-{k}={v}' for k, v in self.changed_params())}{variant}__s{self.seed}"
 
     def label(self) -> str:
         """The table row's name: the objective with its non-default parameters, "d2sm (queue_size=128)"."""
-        changed = self.changed_params()
-        return self.objective + (" (" + ", ".join(f"{k}={v}" for k, v in changed) + ")" if changed else "")
+        changed = [f"{k}={v}" for k, v in self.changed_params()] + list(self.variant)
+        return self.objective + (" (" + ", ".join(changed) + ")" if changed else "")
 
     def changed_params(self) -> list[tuple[str, object]]:
         """The objective parameters that differ from the defaults registered now (sorted)."""
@@ -120,4 +126,5 @@ def cell_from_dict(d: dict) -> CellConfig:
     return CellConfig(suite=d["suite"], backbone=d["backbone"], objective=d["objective"], train=train,
                       test_sigmas=tuple(d["test_sigmas"]), seed=d["seed"],
                       backbone_kwargs=freeze(d.get("backbone_kwargs", ())),
-                      objective_kwargs=freeze(d.get("objective_kwargs", ())), protocol=d.get("protocol", "ours"))
+                      objective_kwargs=freeze(d.get("objective_kwargs", ())), protocol=d.get("protocol", "ours"),
+                      variant=tuple(d.get("variant", ())))

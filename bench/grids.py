@@ -11,6 +11,7 @@ in the results and tables.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -173,7 +174,7 @@ class Grid:
                                test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok,
                                protocol=self.protocol)
                     for s in self.seeds]
-        return out
+        return distinguish(out)
 
     def to_dict(self) -> dict:
         """Everything needed to build the same cells in another process (``grid_from_dict``)."""
@@ -181,6 +182,39 @@ class Grid:
                 "test_sigmas": list(self.test_sigmas), "seeds": list(self.seeds),
                 "train": {s: json_ready(dataclasses.asdict(t)) for s, t in self.train.items()},
                 "plugins": list(self.plugins), "suite": self.suite, "protocol": self.protocol}
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = json.dumps(v, sort_keys=True)
+    return out
+
+
+def distinguish(cells: list[CellConfig]) -> list[CellConfig]:
+    """Cells of one grid that would share a slug (and so a table row and a baseline key) get a ``variant``: what
+    differs between them ("train.iterations=300", "backbone.depth=4"). Other cells are returned unchanged."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(cells):
+        groups.setdefault(c.slug(), []).append(i)
+    out = list(cells)
+    for indices in groups.values():
+        if len({cells[i].cell_hash() for i in indices}) < 2:
+            continue
+        flats = []
+        for i in indices:
+            d = {k: v for k, v in cells[i].to_dict().items() if k not in ("seed", "backbone_kwargs", "objective_kwargs")}
+            d["backbone"] = dict(cells[i].backbone_kwargs)
+            d["objective"] = dict(cells[i].objective_kwargs)
+            flats.append(_flat(d))
+        keys = sorted(k for k in set().union(*flats) if len({f.get(k) for f in flats}) > 1)
+        for i, f in zip(indices, flats, strict=True):
+            out[i] = dataclasses.replace(cells[i], variant=tuple(
+                f"{k}={json.loads(f[k]) if k in f else '-'}".replace(" ", "") for k in keys))
+    return out
 
 
 def grid_from_dict(d: dict) -> Grid:

@@ -131,12 +131,23 @@ def read_result(path: Path) -> dict:
     return validate_result(data, Path(path))
 
 
+def _is_result_folder(name: str, result: dict) -> bool:
+    """A cell's result is read from its own folder, ``<slug>-<cell_id>``; the reference rows' from ``reference-*``.
+    Anything else (a backup copy ``cell.bak/``, a folder renamed or copied by hand) is not read as a result."""
+    if result.get("kind") == "reference":
+        return name.startswith("reference-")
+    return name == f"{result.get('slug')}-{result.get('cell_id')}"
+
+
 def load_results(root: Path, suite: str) -> list[dict]:
-    """Every finished result of ``suite`` under ``root``, validated, each with its ``_path``."""
+    """Every finished result of ``suite`` under ``root``, validated, each with its ``_path``; files in folders that
+    are not a cell's or the reference rows' own (``_is_result_folder``) are left out."""
     base = Path(root) / suite
     out = []
     for path in sorted(base.glob(f"*/{RESULT_FILE}")):
         r = read_result(path)
+        if not _is_result_folder(path.parent.name, r):
+            continue
         r["_path"] = str(path)
         out.append(r)
     return out

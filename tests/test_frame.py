@@ -45,3 +45,14 @@ def test_export_reads_back_equal(tmp_path, fmt):
     for name, expected in (("results", frame(tmp_path / "runs")), ("images", image_frame(tmp_path / "runs"))):
         back = read_export(tmp_path / "out" / f"{name}.{fmt}")
         pd.testing.assert_frame_equal(back, expected, check_dtype=False)
+
+
+def test_a_copy_of_a_cell_folder_is_not_read_as_a_result(tmp_path):
+    import shutil
+
+    from bench.results import load_results
+
+    _write(tmp_path, "l1", 0, 30.0)
+    [folder] = (tmp_path / "synthcity").iterdir()
+    shutil.copytree(folder, folder.with_name(folder.name + ".bak"))
+    assert [r["_path"] for r in load_results(tmp_path, "synthcity")] == [str(folder / "result.json")]
