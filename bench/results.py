@@ -47,6 +47,7 @@ class CellResult:
     parameters: int = 0
     peak_rss_mb: float = 0.0
     run: dict = field(default_factory=dict)  # how it was run: val_every, plugins
+    evaluation: dict = field(default_factory=dict)  # the data and evaluator it was scored with (bench.identity)
     kind: str = "cell"
 
 
@@ -60,6 +61,7 @@ class ReferenceResult:
     env: dict
     created: str
     eval_seconds: float = 0.0
+    evaluation: dict = field(default_factory=dict)  # the data and evaluator it was scored with (bench.identity)
     kind: str = "reference"
 
 

@@ -71,6 +71,9 @@ class Context:
         train_split = decoded(root, "train", cache, log, labels)
         self.train_images, self.train_labels = train_split.images, train_split.labels
         log(f"{suite.name}: {len(train_split)} train / {len(self.val)} val images ({time.time() - t0:.1f} s to open)")
+        from bench.identity import evaluation_identity
+
+        self.evaluation = evaluation_identity(root, {"train": train_split.samples, "val": self.val.samples}, seg)
         self.resources = Resources(features=self._features, lpips=self._lpips, segmenter=self._frozen_segmenter)
 
     def _features(self):
@@ -118,7 +121,8 @@ def run_reference(ctx: Context, cells: list[CellConfig], folder: Path) -> None:
     write_result(folder, ReferenceResult(
         config={"suite": c.suite, "test_sigmas": list(c.test_sigmas), "seed": c.seed, "protocol": c.protocol},
         metrics={"noisy input": noisy, "clean input": {f"{s:g}": clean for s in c.test_sigmas}},
-        weights=ctx.weights, env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2)))
+        weights=ctx.weights, env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
+        evaluation=ctx.evaluation))
     ctx.log(f"reference rows written ({time.time() - t0:.1f} s)")
 
 
@@ -161,7 +165,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
             seed=cell.seed, precision=cell.train.precision, weights=ctx.weights_for(cell.objective),
             env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
             parameters=sum(p.numel() for p in model.parameters()), peak_rss_mb=peak_rss_mb(),
-            run={"val_every": ctx.val_every, "plugins": list(loaded()), "eval": ctx.eval})
+            run={"val_every": ctx.val_every, "plugins": list(loaded()), "eval": ctx.eval}, evaluation=ctx.evaluation)
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)
         log("done")
@@ -222,9 +226,19 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
     ref = base / reference_dirname(cells)
     log(f"grid {grid.name} on {suite.name}: {len(cells)} cells, {len(done)} done, {len(todo)} to run"
         + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
+    ctx = Context(suite, device, log, val_every, eval_batch, eval_tile, loader_workers)
+    from bench.identity import check_folder
+
+    if rerun:  # recomputed: only the reference rows must be of this evaluation, or measured again
+        from bench.identity import differs
+        from bench.results import read_result
+
+        if (ref / RESULT_FILE).is_file() and differs(read_result(ref / RESULT_FILE), ctx.evaluation):
+            reset_cell_files(ref, (RESULT_FILE,))
+    else:  # numbers made with another evaluator or data are never reused
+        check_folder([ref] + [base / c.dirname() for c in done], ctx.evaluation)
     if not todo and (ref / RESULT_FILE).is_file():
         return len(done), 0, len(corrupt) + len(failed_before)
-    ctx = Context(suite, device, log, val_every, eval_batch, eval_tile, loader_workers)
     if distributed.is_main():
         with CellLock(ref) as lock:
             if lock.acquire():

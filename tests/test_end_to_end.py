@@ -132,3 +132,31 @@ def test_tampered_evaluator_weights_are_refused(tmp_path, monkeypatch):
     ckpt.write_bytes(ckpt.read_bytes() + b"x")
     with pytest.raises(BenchError, match="checksum"):
         suite.segmenter_files(log=lambda *_: None)
+
+
+def test_numbers_of_another_evaluator_or_data_are_never_reused(tmp_path):
+    """A finished cell records the data and the evaluator it was scored with; a run whose identity differs refuses
+    the folder with one line (it used to say "1 done, 0 to run" and report the old numbers under the new name), and
+    --rerun recomputes the cells. Results written before the identity existed keep working where their segmenter
+    checkpoint is this one's."""
+    from bench.errors import BenchError
+    from bench.results import RESULT_FILE
+
+    grid = Grid("one", "test", product(("ffdnet_small",), ("l1",)), test_sigmas=(25.0,), train=GRID.train)
+    assert run_grid(grid, _suite(), tmp_path, log=lambda *_: None) == (0, 1, 0)
+    [cell] = [r for r in load_results(tmp_path, "synthcity") if r["kind"] == "cell"]
+    assert set(cell["evaluation"]) == {"key", "data", "segmenter"} and set(cell["evaluation"]["data"]) == {"train", "val"}
+    path = tmp_path / "synthcity" / f"{cell['slug']}-{cell['cell_id']}" / RESULT_FILE
+    original = json.loads(path.read_text())
+    legacy = {k: v for k, v in original.items() if k != "evaluation"}  # an older result, same segmenter
+    path.write_text(json.dumps(legacy))
+    assert run_grid(grid, _suite(), tmp_path, log=lambda *_: None) == (1, 0, 0)
+    other = {**original, "evaluation": {**original["evaluation"], "key": "0" * 16,
+                                        "segmenter": {**original["evaluation"]["segmenter"], "checkpoint": "f" * 64}}}
+    path.write_text(json.dumps(other))
+    with pytest.raises(BenchError, match="measured with another segmenter checkpoint than this run: use another "
+                                         "--results folder"):
+        run_grid(grid, _suite(), tmp_path, log=lambda *_: None)
+    assert json.loads(path.read_text()) == other  # nothing changed
+    assert run_grid(grid, _suite(), tmp_path, log=lambda *_: None, rerun=True) == (1, 1, 0)
+    assert json.loads(path.read_text())["evaluation"] == original["evaluation"]
