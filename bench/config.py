@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 
@@ -42,6 +43,20 @@ class TrainConfig:
             raise ValueError("arithmetic 'exact' trains in fp32: precision must be fp32 (or auto, which it decides)")
         if not (0.0 <= self.warmup < 1.0 and 0.0 <= self.ema_decay < 1.0 and self.grad_clip >= 0.0):
             raise ValueError("warmup and ema_decay must be in [0, 1), grad_clip >= 0")
+        for name in ("iterations", "batch", "crop", "checkpoint_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, not {v!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, not {self.lr!r}")
+        if not (math.isfinite(self.sigma_max) and 0 < self.sigma_max <= 255):
+            raise ValueError(f"sigma_max must be in (0, 255] (the 0-255 scale), not {self.sigma_max!r}")
+        if not (math.isfinite(self.gamma) and self.gamma > 0):
+            raise ValueError(f"gamma must be a finite number > 0, not {self.gamma!r}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), not {self.betas!r}")
+        if not all(0.0 < m <= 1.0 for m in self.milestones):
+            raise ValueError(f"milestones must be fractions of the iterations in (0, 1], not {self.milestones!r}")
 
 
 SCHEDULES = ("multistep", "cosine")

@@ -376,6 +376,7 @@ def load_grid_file(path: Path) -> Grid:
         if key not in GRID_FILE_KEYS:
             raise UnknownNameError(unknown_name_message(f"key in grid file {path}", key, GRID_FILE_KEYS))
     where = f"grid file {path}"
+    _check_tables(data, where)
     plugins = load_plugins(_str_list(data.get("plugins", []), "plugins", where), base=path.parent)
     op, bp = data.get("objective_params", {}), data.get("backbone_params", {})
     blocks = ([{"backbones": data["backbones"], "objectives": data["objectives"]}]
@@ -401,11 +402,73 @@ def load_grid_file(path: Path) -> Grid:
         if suite not in train:
             raise UnknownNameError(unknown_name_message(f"suite in {where} [train]", suite, train))
     grid = Grid(data.get("name", path.stem), data.get("description", str(path)), tuple(entries),
-                tuple(float(s) for s in data.get("test_sigmas", (25.0, 35.0, 50.0))),
-                tuple(int(s) for s in data.get("seeds", (0,))), train, plugins, data.get("suite"))
+                test_sigmas_from(data.get("test_sigmas", [25.0, 35.0, 50.0]), f"{where}: test_sigmas"),
+                seeds_from(data.get("seeds", [0]), f"{where}: seeds"), train, plugins, data.get("suite"))
     for e in entries:  # unknown names and parameters fail here, naming the file
         _check_entry(e, where)
+    named = {"objective_params": {e.objective for e in entries}, "backbone_params": {e.backbone for e in entries}}
+    for table, names in named.items():  # parameters for a row the grid does not have are a typo, not a no-op
+        for name in data.get(table, {}):
+            if name not in names:
+                kind = table.split("_")[0]
+                raise UnknownNameError(unknown_name_message(f"{kind} of this grid's rows in [{table}] of {where}",
+                                                            name, sorted(names)))
     return grid
+
+
+CELL_KEYS = ("backbone", "objective", "objective_params", "backbone_params", "train")
+PRODUCT_KEYS = ("backbones", "objectives")
+
+
+def _check_tables(data: dict, where: str) -> None:
+    """Types and keys of a grid file's tables: one line naming the file and the key."""
+    for key, kind in (("products", list), ("cells", list), ("objective_params", dict), ("backbone_params", dict),
+                      ("train", dict)):
+        if key in data and not isinstance(data[key], kind):
+            raise BenchError(f"{where}: {key} must be {'an array of tables ([[' + key + ']])' if kind is list else 'a table'}"
+                             f", not {type(data[key]).__name__}")
+    for key, allowed in (("products", PRODUCT_KEYS), ("cells", CELL_KEYS)):
+        for block in data.get(key, []):
+            if not isinstance(block, dict):
+                raise BenchError(f"{where}: every [[{key}]] must be a table")
+            for k in block:
+                if k not in allowed:
+                    raise UnknownNameError(unknown_name_message(f"key in [[{key}]] of {where}", k, allowed))
+            for k in ("objective_params", "backbone_params", "train"):
+                if k in block and not isinstance(block[k], dict):
+                    raise BenchError(f"{where}: {k} of a [[{key}]] must be a table")
+    for key in ("objective_params", "backbone_params"):
+        for name, params in data.get(key, {}).items():
+            if not isinstance(params, dict):
+                raise BenchError(f"{where}: [{key}.{name}] must be a table of parameters")
+
+
+def _number_list(v: Any, where: str) -> list:
+    if not isinstance(v, list) or not v:
+        raise BenchError(f"{where} must be a non-empty list, not {v!r}")
+    return v
+
+
+def test_sigmas_from(v: Any, where: str) -> tuple[float, ...]:
+    """Test noise levels: a non-empty list of numbers in (0, 255] (the 0-255 scale)."""
+    out = []
+    for s in _number_list(v, where):
+        if isinstance(s, bool) or not isinstance(s, int | float) or not 0 < s <= 255:
+            raise BenchError(f"{where}: {s!r} is not a noise level in (0, 255] on the 0-255 scale")
+        out.append(float(s))
+    return tuple(out)
+
+
+def seeds_from(v: Any, where: str) -> tuple[int, ...]:
+    """Seeds: a non-empty list of distinct non-negative integers."""
+    out = []
+    for s in _number_list(v, where):
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise BenchError(f"{where}: {s!r} is not a non-negative integer seed")
+        out.append(s)
+    if len(set(out)) != len(out):
+        raise BenchError(f"{where}: seeds repeat ({out})")
+    return tuple(out)
 
 
 def _check_entry(e: Entry, where: str) -> None:

@@ -347,3 +347,42 @@ def test_a_crop_larger_than_the_images_is_refused_not_capped(tmp_path):
         train(build_backbone("ffdnet_small", width=8, depth=3), build_objective("l1"), images,
               TrainConfig(iterations=1, batch=1, crop=32), 0, tmp_path / "t.pth", torch.device("cpu"),
               log=lambda *_: None)
+
+
+_GRID = ('name = "b"\ndescription = "d"\nbackbones = ["ffdnet_tiny"]\nobjectives = ["l1"]\n'
+         '[train.synthcity]\niterations = 20\nprecision = "fp32"\n')
+
+
+@pytest.mark.parametrize("head,tail,message", [
+    ("", '[objective_params.l11]\nweight = 2', "unknown objective of this grid's rows in [objective_params]"),
+    ("", '[backbone_params.ffdnet_tyni]\ndepth = 3', "did you mean 'ffdnet_tiny'?"),
+    ("", '[[cells]]\nbackbone = "ffdnet_tiny"\nobjective = "l1"\nseed = 3', "unknown key in [[cells]]"),
+    ("", '[[products]]\nbackbones = ["ffdnet_tiny"]\nobjectives = ["ssim"]\ntrain = {iterations = 3}',
+     "unknown key in [[products]]"),
+    ("", '[[cells]]\nbackbone = "ffdnet_tiny"\nobjective = "l1"\nobjective_param = {weight = 2}',
+     "did you mean 'objective_params'"),
+    ("test_sigmas = []\n", "", "test_sigmas must be a non-empty list"),
+    ("test_sigmas = [-5]\n", "", "-5 is not a noise level in (0, 255]"),
+    ('test_sigmas = ["a"]\n', "", "'a' is not a noise level"),
+    ("seeds = [-1]\n", "", "-1 is not a non-negative integer seed"),
+    ("seeds = [0.5]\n", "", "0.5 is not a non-negative integer seed"),
+    ('seeds = "abc"\n', "", "seeds must be a non-empty list"),
+    ("seeds = [1, 1]\n", "", "seeds repeat"),
+    ("products = 5\n", "", "products must be an array of tables"),
+    ("", "[train]\niterations = 0", "iterations must be an integer >= 1, not 0"),
+    ("", "[train]\nlr = -1e-3", "lr must be a finite number > 0"),
+    ("", "[train]\nsigma_max = 300", "sigma_max must be in (0, 255]"),
+    ("", "[train]\nbatch = 0", "batch must be an integer >= 1"),
+])
+def test_grid_files_refuse_what_they_would_ignore_or_misread(tmp_path, capsys, head, tail, message):
+    """Each input that used to be dropped, clipped or crash deep in torch: exit 2, one `error:` line naming the file
+    and the key, nothing written under the results folder."""
+    from bench.cli import main
+
+    grid = tmp_path / "g.toml"
+    grid.write_text(head + _GRID + tail + "\n")
+    results = tmp_path / "r"
+    assert main(["run", "--grid", str(grid), "--results", str(results)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err, err
+    assert not results.exists() or not any(results.rglob("*.json"))
