@@ -113,6 +113,15 @@ def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None]
             raise BenchError(f"cannot write the decoded training cache under {folder.parent} ({e.strerror or e}): "
                              "set D2SM_BENCH_CACHE to a writable folder") from None
     meta = json.loads(manifest.read_text())
+    if "sha256" not in meta:  # written before the cache carried checksums: it cannot be verified, so rebuilt
+        log(f"decoded cache {folder} has no checksums (an older bench wrote it): rebuilding it")
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if "sha256" not in json.loads(manifest.read_text()):
+                manifest.unlink()
+                _build(samples, folder, log)
+        meta = json.loads(manifest.read_text())
+    _verify(folder, meta)
     if meta.get("ragged"):
         sizes = np.asarray(meta["sizes"], dtype=np.int64)
         pixels = sizes[:, 0] * sizes[:, 1]
@@ -124,6 +133,24 @@ def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None]
     if tuple(images.shape) != (n, 3, h, w) or tuple(labels.shape) != (n, h, w):
         raise BenchError(f"decoded cache {folder} is inconsistent with its manifest; delete the folder to rebuild it")
     return images, labels
+
+
+_VERIFIED: set[str] = set()  # decoded-cache folders this process has checked against their manifests
+
+
+def _verify(folder: Path, meta: dict) -> None:
+    """Every array of a decoded cache against the sha256 its manifest recorded when it was built, once per process:
+    damaged bytes are refused with the way back instead of being scored."""
+    from bench.atomic import sha256_file
+
+    if str(folder) in _VERIFIED:
+        return
+    for name, digest in sorted(meta["sha256"].items()):
+        path = folder / name
+        if not path.is_file() or sha256_file(path) != digest:
+            raise BenchError(f"decoded cache {folder} is damaged ({name} differs from the sha256 its manifest "
+                             "recorded); delete the folder to rebuild it from the images")
+    _VERIFIED.add(str(folder))
 
 
 def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> None:
@@ -157,7 +184,10 @@ def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> N
     images.flush()
     labels.flush()
     del images, labels
-    meta = {"count": len(samples), "seconds": round(time.time() - t0, 1)}
+    from bench.atomic import sha256_file
+
+    meta = {"count": len(samples), "seconds": round(time.time() - t0, 1),
+            "sha256": {name: sha256_file(folder / name) for name in ("images.npy", "labels.npy")}}
     meta |= {"ragged": True, "sizes": [list(hw) for hw in sizes]} if ragged else {"height": sizes[0][0],
                                                                                   "width": sizes[0][1]}
     atomic_write_json(folder / "manifest.json", meta)

@@ -58,3 +58,39 @@ def test_images_of_different_sizes_train_and_score(tmp_path):
     val = decoded(tmp_path, "val", tmp_path / "cache", log=lambda *_: None)
     m = evaluate(identity_restore, val, (25.0,), 0, Seg(), torch.device("cpu"), batch=4)["25"]
     assert len(m["per_image"]["psnr"]) == 4 and list_split(tmp_path, "val")[0].image_id == m["per_image"]["ids"][0]
+
+
+def test_a_damaged_decoded_cache_is_refused_where_it_is_read(tmp_path):
+    """The hostile probe: half of the decoded images overwritten with 255 used to be scored (4.37 dB instead of 7.22,
+    exit 0). The manifest records each array's sha256; a process checks them once when it opens the cache. A cache
+    written before the checksums existed is rebuilt."""
+    import json
+
+    import pytest
+
+    from bench import streaming
+    from bench.errors import BenchError
+    from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
+
+    root = ensure_synthcity(SynthcitySpec(height=32, width=64, n_train=2, n_val=4), root=tmp_path / "data",
+                            workers=1, log=lambda *_: None)
+    split = SplitData(root, "val", cache=False)
+    cache = tmp_path / "decoded"
+    images, _ = decoded_split(split.samples, cache, lambda *_: None)
+    [folder] = [p for p in cache.iterdir() if p.is_dir()]
+    meta = json.loads((folder / "manifest.json").read_text())
+    assert set(meta["sha256"]) == {"images.npy", "labels.npy"}
+    good = images[0].clone()
+    raw = bytearray((folder / "images.npy").read_bytes())
+    half = len(raw) // 2
+    raw[half:] = b"\xff" * (len(raw) - half)  # the second half of the pixels set to 255
+    (folder / "images.npy").write_bytes(bytes(raw))
+    streaming._VERIFIED.clear()  # a new process
+    with pytest.raises(BenchError, match="is damaged \\(images.npy differs from the sha256 its manifest recorded\\); "
+                                         "delete the folder to rebuild it"):
+        decoded_split(split.samples, cache, lambda *_: None)
+    del meta["sha256"]  # an older cache: no checksums, so it is rebuilt from the images
+    (folder / "manifest.json").write_text(json.dumps(meta))
+    logs = []
+    again, _ = decoded_split(split.samples, cache, logs.append)
+    assert any("rebuilding" in m for m in logs) and torch.equal(again[0], good)
