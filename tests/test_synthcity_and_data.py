@@ -74,3 +74,29 @@ def test_layout_errors_say_what_to_do(tmp_path):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "gtFine/val/x/x_000000_000001_gtFine_labelIds.png")
     with pytest.raises(BenchError, match="labelIds found"):
         list_split(tmp_path, "val")
+
+
+def test_a_generation_killed_mid_way_leaves_no_lock_held(tmp_path):
+    """SIGKILL during synthcity generation (two worker processes): the next run takes the lock, regenerates and
+    returns (the forked workers used to inherit the lock and keep it, so the next run hung without a word)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys; from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity; "
+            "ensure_synthcity(SynthcitySpec(height=64, width=128, n_train=400, n_val=8), root=__import__('pathlib')"
+            f".Path({str(tmp_path)!r}), workers=2, log=lambda *_: None)")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.rglob("*_leftImg8bit.png")):
+        time.sleep(0.1)
+    assert list(tmp_path.rglob("*_leftImg8bit.png")), "generation did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    small = ("from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity; import pathlib; "
+             "print(ensure_synthcity(SynthcitySpec(height=64, width=128, n_train=400, n_val=8), "
+             f"root=pathlib.Path({str(tmp_path)!r}), workers=2, log=lambda *_: None))")
+    done = subprocess.run([sys.executable, "-c", small], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / done.stdout.strip().split("/")[-1] / "manifest.json").is_file()

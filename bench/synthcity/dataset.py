@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import multiprocessing
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -78,7 +79,9 @@ def generate(root: Path, spec: SynthcitySpec, workers: int = 2) -> None:
             (root / "gtFine" / split / city).mkdir(parents=True, exist_ok=True)
         jobs += [(root, spec, split, i) for i in range(n)]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
+        # spawned, not forked: a forked worker inherits the open generation lock and, orphaned by a killed parent,
+        # kept it held, so the next run waited forever; Python opens files non-inheritable, so a spawned one cannot
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
             list(ex.map(_write_one, jobs, chunksize=16))
     else:
         for j in jobs:
