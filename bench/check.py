@@ -38,10 +38,11 @@ def compare_fingerprints(current: dict[str, dict[str, str]], baseline: dict[str,
                          ) -> tuple[list[str], bool]:
     """Lines saying whether exact training reproduced the baseline's weights bit for bit, and whether it did (a cell
     of the baseline without fingerprints here counts as not reproduced)."""
+    from bench.exact import first_differing_step
+
     differ = []
     for slug, steps in sorted(baseline.items()):
-        got = current.get(slug, {})
-        first = next((s for s in sorted(steps, key=int) if got.get(s) != steps[s]), None)
+        first = first_differing_step(current.get(slug, {}), steps)
         if first is not None:
             differ.append((int(first), slug))
     if not differ:

@@ -386,6 +386,11 @@ def fingerprint_steps(iterations: int) -> tuple[int, ...]:
     return tuple(sorted({s for s in (1, 10, 100) if s < iterations} | {iterations}))
 
 
+def first_differing_step(found: dict[str, str], committed: dict[str, str]) -> str | None:
+    """The first step (in numeric order) of ``committed`` fingerprints whose ``found`` one differs or is absent."""
+    return next((s for s in sorted(committed, key=int) if found.get(s) != committed[s]), None)
+
+
 def unsupported(model: torch.nn.Module, objective: torch.nn.Module) -> list[str]:
     """The names of the backbone/objective classes that do not declare ``exact_arithmetic``."""
     return [f"{kind} {type(m).__name__}" for kind, m in (("backbone", model), ("objective", objective))

@@ -68,10 +68,11 @@ def run_once(arithmetic: str = "exact") -> dict[str, dict[str, str]]:
 
 def compare(found: dict[str, dict[str, str]], committed: dict[str, dict[str, str]]) -> list[str]:
     """One line per pair whose fingerprints differ, naming the first step that differs; [] when all agree."""
+    from bench.exact import first_differing_step
+
     lines = []
     for name, steps in committed.items():
-        got = found.get(name, {})
-        first = next((s for s in sorted(steps, key=int) if got.get(s) != steps[s]), None)
+        first = first_differing_step(found.get(name, {}), steps)
         if first is not None:
             lines.append(f"{name}: the weights differ from the committed ones from step {first}")
     return lines

@@ -33,7 +33,7 @@ def _cpuinfo(field: str) -> str:
     return ""
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
@@ -42,7 +42,7 @@ def machine_key() -> str:
     every command on the machine must decide alike, and the measurement runs on one thread)."""
     import torch
 
-    text = json.dumps([_cpu_name(), _cpuinfo("flags"), torch.__version__])
+    text = json.dumps([cpu_name(), _cpuinfo("flags"), torch.__version__])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -101,7 +101,7 @@ def auto_precision(device: str = "cpu", cache: Path | None = None) -> str:
     m = measure_cpu()
     verdict = "bf16" if m["ratio"] <= BF16_MAX_RATIO else "fp32"
     try:
-        atomic_write_json(path, {"precision": verdict, "cpu": _cpu_name(), "torch": torch.__version__,
+        atomic_write_json(path, {"precision": verdict, "cpu": cpu_name(), "torch": torch.__version__,
                                  "threads": 1, "max_ratio": BF16_MAX_RATIO, **m})
     except OSError:  # a read-only cache: the verdict is measured again next time
         pass

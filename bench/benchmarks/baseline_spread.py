@@ -97,19 +97,6 @@ def _selftest(env: dict[str, str], threads: int) -> dict[str, dict[str, str]]:
     return json.loads(done.stdout)
 
 
-def _cpu() -> str:
-    """The processor's model name (Linux), for the record of where a baseline was checked."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def spread(by_threads: dict) -> dict:
     """Per metric: RMS and largest of the differences between runs (thread counts, stand-in machines; same cell,
     seed, sigma) and the mean over cells, sigmas and runs of the standard deviation over seeds."""
@@ -133,6 +120,7 @@ def spread(by_threads: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.atomic import atomic_write_json
+    from bench.precision import cpu_name
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--grid", default="smoke", help="a grid name or file (bench run --grid)")
@@ -225,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                            "factor": args.factor, "seeds": args.seeds, "threads": args.threads,
                            "machines": [{"threads": 1, "env": env, "seeds": args.machine_seeds or args.seeds}
                                         for env in machines],
-                           "cpu": _cpu(), "fingerprints_identical_across_runs": same_bits,
+                           "cpu": cpu_name(), "fingerprints_identical_across_runs": same_bits,
                            "selftest_runs": sorted(selftests),
                            "tolerances": tolerances, "bounds": BOUNDS, "exceeds_bounds": over, **s,
                            "command": "python -m bench.benchmarks.baseline_spread "
