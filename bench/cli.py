@@ -217,9 +217,42 @@ def _precision_arg(p: argparse.ArgumentParser) -> None:
                    "micro-benchmark finds it faster on this machine, else fp32)")
 
 
+def _seed(text: str) -> int | str:
+    """A training seed (an integer >= 0) or "auto"."""
+    return "auto" if text == "auto" else _at_least(0)(text)
+
+
 def _seeds_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=_at_least(0), nargs="+", metavar="S",
-                   help="training seeds of every cell (default: the grid's, 0); reports give mean ± std over them")
+    from bench.seed_rule import DEFAULT_MAX_SEEDS, START
+
+    p.add_argument("--seeds", type=_seed, nargs="+", metavar="S",
+                   help="training seeds of every cell (default: the grid's, 0); reports give mean ± std over them. "
+                   f"'auto': {START} seeds per row, then more only for rows whose mIoU comparison with the group's "
+                   "best row or l1 is undecided, up to --max-seeds (letters at the look-corrected level)")
+    p.add_argument("--max-seeds", type=_at_least(START + 1), default=None, metavar="K",
+                   help=f"with --seeds auto: the most seeds of a row (default {DEFAULT_MAX_SEEDS})")
+
+
+def _auto(args) -> bool:
+    """Whether the command line asks for ``--seeds auto`` (alone: it cannot be mixed with seed numbers)."""
+    seeds = getattr(args, "seeds", None) or []
+    if "auto" not in seeds:
+        if getattr(args, "max_seeds", None) is not None:
+            raise BenchError("--max-seeds applies to --seeds auto only: add --seeds auto, or drop --max-seeds")
+        return False
+    if len(seeds) > 1:
+        raise BenchError(f"--seeds {' '.join(map(str, seeds))}: 'auto' stands alone (--seeds auto), or give seed "
+                         "numbers (--seeds 0 1 2)")
+    return True
+
+
+def _auto_plan(args, grid):
+    """(the ``--seeds auto`` plan replayed over the results folder, the grid at the seeds it needs now)."""
+    from bench.auto_seeds import grid_plan
+    from bench.results import load_results
+    from bench.seed_rule import DEFAULT_MAX_SEEDS
+
+    return grid_plan(grid, args.suite, load_results(args.results, args.suite), args.max_seeds or DEFAULT_MAX_SEEDS)
 
 
 def _grid(args, device: str = "cpu"):
@@ -231,7 +264,8 @@ def _grid(args, device: str = "cpu"):
 
     args.plugins = load_plugins(getattr(args, "plugin", []))
     grid = get_grid(args.grid).select(getattr(args, "only", [])).with_overrides(getattr(args, "set", []))
-    grid = grid.with_seeds(getattr(args, "seeds", None)).with_protocol(getattr(args, "protocol", None))
+    grid = grid.with_seeds(None if _auto(args) else getattr(args, "seeds", None))
+    grid = grid.with_protocol(getattr(args, "protocol", None))
     if getattr(args, "suite", "x") is None:
         args.suite = grid.suite or "synthcity"
     if getattr(args, "suite", None):
@@ -256,39 +290,80 @@ def cmd_run(args) -> int:
 
     grid = _grid(args, args.device)
     build_suite(args.suite, _suite_options(args))  # bad suite options fail here, before any process starts
+    code = _run_auto(args, grid) if _auto(args) else _launch(args, grid)
+    if args.report:
+        print(_render(args, grid))
+    return code
+
+
+def _run_auto(args, grid) -> int:
+    """``--seeds auto``: run each look's cells, replay the seed rule over the results, until it is done."""
+    from bench.seed_rule import START
+
+    if args.launcher == "submitit" and not args.wait:
+        raise BenchError("--seeds auto with --launcher submitit needs --wait: each look decides from the cells of the "
+                         "one before")
+    for option, given in (("--shard", args.shard), ("--rerun", args.rerun)):
+        if given:
+            raise BenchError(f"--seeds auto decides from every row's finished cells: drop {option} (to retrain, "
+                             "run the first seeds with --seeds 0 1 2 --rerun)")
+    t0, before = time.time(), None
+    while True:
+        plan, seeded = _auto_plan(args, grid)
+        if plan.done:
+            break
+        cells = seeded.cells(args.suite)
+        if before == [c.cell_hash() for c in cells]:
+            raise BenchError(f"--seeds auto: look {len(plan.history) + 1} still lacks finished cells after a run; "
+                             f"see `python -m bench status --grid {args.grid} --seeds auto --results {args.results}` "
+                             "(failed cells: --clean-failed)")
+        before = [c.cell_hash() for c in cells]
+        _log(f"--seeds auto, look {len(plan.history) + 1}: {len(cells)} cells (" +
+             ("the first 3 seeds of every row" if not plan.history else
+              f"{sum(n > START for n in plan.seeds.values())} rows with more seeds") + ")")
+        code = _launch(args, seeded)
+        if code:
+            return code
+    counts = sorted(plan.seeds.values())
+    _log(f"--seeds auto: done after {len(plan.history)} looks in {time.time() - t0:.0f} s: "
+         f"{sum(counts)} cell-trainings for {len(counts)} rows ({counts[0]} to {counts[-1]} seeds; a fixed 5 would be "
+         f"{5 * len(counts)}); letters at {plan.alpha:.4g}")
+    return 0
+
+
+def _launch(args, grid) -> int:
+    """Run the grid's unfinished cells once: submitit, local workers or this process."""
     spec = _run_spec(args, grid)
     if args.launcher == "submitit":
         return _submit(args, spec)
-    if args.workers == 0:
+    workers = args.workers
+    if workers == 0:
         from bench.results import check_writable
 
         check_writable(args.results / args.suite)  # one message here rather than one per worker
-        args.workers = _auto_workers(args, spec)
-        if args.workers > 1:
-            _log(f"{args.workers} single-thread workers (one per core and pending cell; --workers 1 --threads N "
+        workers = _auto_workers(args, spec)
+        if workers > 1:
+            _log(f"{workers} single-thread workers (one per core and pending cell; --workers 1 --threads N "
                  "for one process)")
     t0 = time.time()
-    if args.workers > 1:
+    if workers > 1:
         import os
 
         from bench.run_spec import launch_workers
 
         cores = os.cpu_count() or 1
-        workers = min(args.workers, cores)
-        if workers < args.workers:
-            _log(f"--workers {args.workers} > {cores} cores: using {workers} workers")
-        code = launch_workers(spec.with_options(threads=args.threads or max(1, cores // workers)), workers, _log)
+        used = min(workers, cores)
+        if used < workers:
+            _log(f"--workers {workers} > {cores} cores: using {used} workers")
+        code = launch_workers(spec.with_options(threads=args.threads or max(1, cores // used)), used, _log)
         _log(f"grid {grid.name}: workers finished in {time.time() - t0:.0f} s")
-    else:
-        from bench.run_spec import execute
+        return code
+    from bench.run_spec import execute
 
-        before, finished, failed = execute(spec, log=_log)
-        _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in "
-             f"{time.time() - t0:.0f} s")
-        code = 1 if failed else 0
-    if args.report:
-        print(_render(args, grid))
-    return code
+    before, finished, failed = execute(spec, log=_log)
+    _log(f"grid {grid.name}: {before} already done, {finished} finished, {failed} failed in "
+         f"{time.time() - t0:.0f} s")
+    return 1 if failed else 0
 
 
 def cmd_exec(args) -> int:
@@ -353,10 +428,19 @@ def cmd_doctor(args) -> int:
     return 0 if ok else 1
 
 
+def _seeded(args, grid):
+    """(the grid at the seeds the command line asks for, the ``--seeds auto`` plan or None)."""
+    if not _auto(args):
+        return grid, None
+    plan, seeded = _auto_plan(args, grid)
+    return seeded, plan
+
+
 def cmd_status(args) -> int:
     from bench.cell_state import cell_state
 
-    cells = _grid(args).cells(args.suite)
+    grid, plan = _seeded(args, _grid(args))
+    cells = grid.cells(args.suite)
     base = args.results / args.suite
     counts: dict[str, int] = {}
     print("| cell | state | progress | detail |\n|---|---|---:|---|")
@@ -366,22 +450,36 @@ def cmd_status(args) -> int:
         progress = f"{st.iteration}/{st.iterations}" if st.iteration is not None else ""
         print(f"| {c.slug()} | {st.state} | {progress} | {st.detail[:100]} |")
     print(f"\ngrid {args.grid} on {args.suite} ({base}): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if plan is not None:
+        from bench.auto_seeds import describe
+
+        print("\n" + "\n".join(describe(plan, grid, args.suite)))
     return 0
 
 
 def _render(args, grid=None) -> str:
     from bench.report import read_paper_tables, read_seed_spreads, render_report
     from bench.results import load_results
+    from bench.stats import ALPHA
 
+    grid, plan = _seeded(args, grid) if grid else (None, None)
     ids = {c.cell_hash() for c in grid.cells(args.suite)} if grid else None
     title = f"{args.suite}: grid {grid.name}" if grid else f"{args.suite}: all finished cells"
+    note = ""
+    if plan is not None:
+        note = (f"Seeds: `--seeds auto`, 3 to {plan.max_seeds} per row, added while a row's mIoU comparison with the "
+                f"group's best row or l1 was undecided ({len(plan.history)} looks"
+                + ("" if plan.done else ", not finished: more cells to run") + f"); letters and intervals at level "
+                f"{plan.alpha:.4g}: 5 % split over the {plan.max_seeds - 2} possible looks (Bonferroni), so the "
+                "looks do not inflate the error rate.")
     paper = getattr(args, "paper", None)
     if paper is not None and not paper.is_file():
         raise BenchError(f"paper tables {paper} do not exist (expected the csv of results/paper_tables.csv)")
     return render_report(load_results(args.results, args.suite), title, ids, getattr(args, "format", "markdown"),
                          read_paper_tables(paper) if paper else None, ci=getattr(args, "ci", False),
                          n_boot=getattr(args, "resamples", 2000),
-                         spreads=read_seed_spreads(args.seed_spread) if getattr(args, "seed_spread", None) else None)
+                         spreads=read_seed_spreads(args.seed_spread) if getattr(args, "seed_spread", None) else None,
+                         alpha=plan.alpha if plan else ALPHA, seeds_note=note)
 
 
 def cmd_report(args) -> int:
@@ -398,7 +496,7 @@ def cmd_report(args) -> int:
         from bench.runner import Context
         from bench.suites import SuiteOptions, build_suite
 
-        ids = {c.cell_hash() for c in grid.cells(args.suite)} if grid else None
+        ids = {c.cell_hash() for c in _seeded(args, grid)[0].cells(args.suite)} if grid else None
         ctx = Context(build_suite(args.suite, SuiteOptions()), "cpu", _log) if args.suite == "synthcity" else None
         for path in write_plots(load_results(args.results, args.suite), args.plots, ids, ctx):
             _log(f"wrote {path}")
@@ -413,7 +511,8 @@ def cmd_export(args) -> int:
     if grid is None:
         load_plugins(args.plugin)
         args.suite = args.suite or "synthcity"
-    for path in export(args.results, args.out, args.format, grid=grid, suite=args.suite):
+    for path in export(args.results, args.out, args.format, grid=_seeded(args, grid)[0] if grid else None,
+                       suite=args.suite):
         _log(f"wrote {path}")
     return 0
 
@@ -469,7 +568,7 @@ def cmd_check(args) -> int:
     from bench.results import load_results
 
     baseline = None if args.update_baseline else read_baseline(args.baseline)
-    ids = {c.cell_hash() for c in _grid(args).cells(args.suite)}
+    ids = {c.cell_hash() for c in _seeded(args, _grid(args))[0].cells(args.suite)}
     results = load_results(args.results, args.suite)
     current = values_from_results(results, ids)
     prints = fingerprints_from_results(results, ids)

@@ -48,11 +48,12 @@ class Entry:
     objective_params: Params = ()
     backbone_params: Params = ()
     train: Params = ()  # TrainConfig fields over the suite's settings
+    seeds: tuple[int, ...] = ()  # this row's training seeds when not the grid's (``--seeds auto``: per row)
 
     def to_dict(self) -> dict:
         return {"backbone": self.backbone, "objective": self.objective,
                 "objective_params": dict(self.objective_params), "backbone_params": dict(self.backbone_params),
-                "train": dict(self.train)}
+                "train": dict(self.train), **({"seeds": list(self.seeds)} if self.seeds else {})}
 
 
 def backbone_for(name: str, suite: str) -> str:
@@ -125,6 +126,11 @@ class Grid:
     def with_seeds(self, seeds: Iterable[int] | None) -> Grid:
         return replace(self, seeds=tuple(dict.fromkeys(seeds))) if seeds else self
 
+    def with_row_seeds(self, seeds: dict[int, Iterable[int]]) -> Grid:
+        """This grid with row ``i``'s seeds replaced by ``seeds[i]`` (rows not named keep the grid's)."""
+        return replace(self, entries=tuple(replace(e, seeds=tuple(seeds[i])) if i in seeds else e
+                                           for i, e in enumerate(self.entries)))
+
     def select(self, filters: Iterable[str]) -> Grid:
         """The rows matching every ``KEY=VALUE`` filter (keys: backbone, objective, label; ``backbone=ffdnet``
         matches the suite's ``ffdnet_small`` too); a filter matching no row is an error."""
@@ -170,11 +176,17 @@ class Grid:
                 own = {**getattr(OBJECTIVES.get(e.objective).factory, "authors_params", {}), **own}
             ok = _params(objective_params(e.objective, **own))
             train = train_with(grid.train[suite], dict(e.train), f"grid {self.name}, {e.backbone} x {e.objective}")
-            out += [CellConfig(suite=suite, backbone=backbone, objective=e.objective, train=train,
-                               test_sigmas=self.test_sigmas, seed=s, backbone_kwargs=bk, objective_kwargs=ok,
-                               protocol=self.protocol)
-                    for s in self.seeds]
-        return distinguish(out)
+            out.append(CellConfig(suite=suite, backbone=backbone, objective=e.objective, train=train,
+                                  test_sigmas=self.test_sigmas, seed=0, backbone_kwargs=bk, objective_kwargs=ok,
+                                  protocol=self.protocol))
+        # variants are decided per row (at one seed), so a row's cells keep their slug whatever seeds other rows have
+        rows = distinguish(out)
+        return [dataclasses.replace(c, seed=s) for c, e in zip(rows, grid.entries, strict=True)
+                for s in (e.seeds or self.seeds)]
+
+    def row_cells(self, suite: str) -> list[CellConfig]:
+        """One cell per row (at seed 0), in table order: what a row is, whatever its seeds."""
+        return [c for c in self.with_row_seeds({i: (0,) for i in range(len(self.entries))}).cells(suite)]
 
     def to_dict(self) -> dict:
         """Everything needed to build the same cells in another process (``grid_from_dict``)."""
@@ -222,7 +234,8 @@ def grid_from_dict(d: dict) -> Grid:
 
     return Grid(d["name"], d["description"],
                 tuple(Entry(e["backbone"], e["objective"], _params(e["objective_params"]),
-                            _params(e["backbone_params"]), _params(e["train"])) for e in d["entries"]),
+                            _params(e["backbone_params"]), _params(e["train"]), tuple(e.get("seeds", ())))
+                      for e in d["entries"]),
                 tuple(float(s) for s in d["test_sigmas"]), tuple(d["seeds"]),
                 {s: train_from_dict(t) for s, t in d["train"].items()}, tuple(d["plugins"]), d.get("suite"),
                 d.get("protocol", "ours"))

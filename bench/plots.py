@@ -95,7 +95,7 @@ def class_iou_changes(results: list[dict], sigma: str, cell_ids: set[str] | None
     """(row names, change (C, R) of per-class IoU vs the same backbone's l1, significant (C, R) booleans): the
     change's 95 % paired bootstrap interval (same images, seeds within rows) excludes 0."""
     from bench.frame import image_frame
-    from bench.report import _row_samples
+    from bench.report import row_samples
     from bench.stats import image_weights
 
     cells = [r for r in _cells(results, cell_ids) if sigma in r["metrics"]]
@@ -104,7 +104,7 @@ def class_iou_changes(results: list[dict], sigma: str, cell_ids: set[str] | None
     names, changes, significant = [], [], []
     rng = np.random.default_rng(0)
     for backbone, group in images.groupby("backbone", sort=False):
-        rows = _row_samples(group, "miou")
+        rows = row_samples(group, "miou")
         if "l1" not in rows:
             continue
         n = rows["l1"].areas.shape[1]

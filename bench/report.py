@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench.frame import frame, image_frame
 from bench.metrics import METRICS
-from bench.stats import N_BOOT, RowSample, SeedSpread, analyse_group
+from bench.stats import ALPHA, N_BOOT, RowSample, SeedSpread, analyse_group
 from bench.synthcity.classes import CLASSES
 
 COLUMNS = ("psnr", "ssim", "miou")
@@ -44,7 +44,7 @@ def _order_key(backbone: str, label: str) -> tuple:
     return (BACKBONES.order(backbone), OBJECTIVES.order(label.split(" ")[0]), label)
 
 
-def _row_samples(images: pd.DataFrame, metric: str) -> dict[str, RowSample]:
+def row_samples(images: pd.DataFrame, metric: str) -> dict[str, RowSample]:
     """The per-seed, per-image data of each label of one (backbone, sigma) for ``metric``; labels whose results
     lack per-image areas are left out of mIoU."""
     out = {}
@@ -64,17 +64,18 @@ def _row_samples(images: pd.DataFrame, metric: str) -> dict[str, RowSample]:
     return out
 
 
-def _stable_seed(*parts: str) -> int:
-    return int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:8], 16)
+def group_seed(backbone: str, sigma: str, metric: str) -> int:
+    """The bootstrap seed of one comparison family: the same results give the same table."""
+    return int(hashlib.sha256("|".join((backbone, sigma, metric)).encode()).hexdigest()[:8], 16)
 
 
 def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: int = N_BOOT,
-                reference: str = REFERENCE, spreads: dict | None = None) -> pd.DataFrame:
+                reference: str = REFERENCE, spreads: dict | None = None, alpha: float = ALPHA) -> pd.DataFrame:
     """The long table: one row per (backbone, label, sigma, metric) with value (mean over seeds), std, seeds,
     ci_low/ci_high/ci_basis, ranked, letters, top, diff/diff_low/diff_high/diff_p/diff_df (to ``reference``),
     p_improve/p_improve_low/p_improve_high; then the reference rows (kind "reference"). ``spreads``
-    ({(backbone, metric): SeedSpread}, ``read_seed_spreads``) stand in for the seed variance of single-seed rows.
-    Bootstrap draws are seeded by the group: the same results give the same table."""
+    ({(backbone, metric): SeedSpread}, ``read_seed_spreads``) stand in for the seed variance of single-seed rows;
+    ``alpha`` is the level of letters and intervals (``--seeds auto``: its look level). Bootstrap draws are seeded by the group: the same results give the same table."""
     cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
     df = frame(cells)
     if df.empty:
@@ -86,11 +87,11 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
         stats = []
         for (backbone, sigma), group in images.groupby(["backbone", "sigma"], sort=False):
             for metric in COLUMNS:
-                rows = _row_samples(group, metric)
+                rows = row_samples(group, metric)
                 if not rows:
                     continue
                 res = analyse_group(rows, METRICS[metric].higher_is_better, reference, n_boot,
-                                    seed=_stable_seed(backbone, sigma, metric),
+                                    seed=group_seed(backbone, sigma, metric), alpha=alpha,
                                     spread=seed_spread_for(spreads, backbone, metric))
                 stats += [{"backbone": backbone, "label": k, "sigma": sigma, "metric": metric, **v}
                           for k, v in res.items()]
@@ -165,6 +166,14 @@ def read_paper_tables(path: Path) -> dict[tuple[str, str, str, str], float]:
 
 
 # --------------------------------------------------------------------------- the wide, human-readable table
+
+
+def _level(alpha: float) -> str:
+    return "5 % level" if alpha == ALPHA else f"level {alpha:.4g}"
+
+
+def _confidence(alpha: float) -> str:
+    return f"{100 * (1 - alpha):.4g} %"
 
 
 def _fmt(v: float | None, metric: str) -> str:
@@ -277,10 +286,10 @@ def to_html(wide: pd.DataFrame) -> str:
 
 def render_report(results: list[dict], title: str, cell_ids: set[str] | None = None, fmt: str = "markdown",
                   paper: dict | None = None, ci: bool = False, n_boot: int = N_BOOT,
-                  spreads: tuple[dict, str] | None = None) -> str:
+                  spreads: tuple[dict, str] | None = None, alpha: float = ALPHA, seeds_note: str = "") -> str:
     """The table of ``results`` (restricted to ``cell_ids``) in ``fmt``; ``paper`` from read_paper_tables;
-    ``spreads`` from read_seed_spreads."""
-    long = table_frame(results, cell_ids, n_boot, spreads=spreads[0] if spreads else None)
+    ``spreads`` from read_seed_spreads; ``alpha`` the letters' level, ``seeds_note`` what chose the seeds."""
+    long = table_frame(results, cell_ids, n_boot, spreads=spreads[0] if spreads else None, alpha=alpha)
     if fmt == "csv":
         return long.to_csv(index=False)
     if long.empty:
@@ -297,10 +306,17 @@ def render_report(results: list[dict], title: str, cell_ids: set[str] | None = N
         notes.append("Letters: within a backbone group, rows that share a letter are not significantly different; "
                      "the seed is the unit: a difference's variance is the paired bootstrap variance over the "
                      f"{imgs}val images ({n_boot} resamples) of the seed-averaged difference plus each row's seed "
-                     "variance over its number of seeds, read against a t distribution (Welch-Satterthwaite), 95 %, "
-                     "Holm-adjusted over the group's comparable pairs; bold: the top group."
-                     + (" [a, b]: 95 % interval of the objective's value (seeds and images; one seed: images only)."
-                        if ci else ""))
+                     "variance over its number of seeds, read against a t distribution (Welch-Satterthwaite), "
+                     f"{_level(alpha)}, Holm-adjusted over the group's comparable pairs; bold: the top group."
+                     + (f" [a, b]: {_confidence(alpha)} interval of the objective's value (seeds and images; one "
+                        "seed: images only)." if ci else ""))
+    if seeds_note:
+        notes.append(seeds_note)
+    elif len(cells) and cells.loc[cells["seeds"] >= 2, "seeds"].nunique() > 1:
+        counts = cells.loc[cells["seeds"] >= 2, "seeds"]
+        notes.append(f"Rows have unequal numbers of seeds ({counts.min()} to {counts.max()}): if seeds were added "
+                     "where results were undecided (`bench run --seeds auto`), report with `--seeds auto` too, so "
+                     "that the letters use the level that accounts for the looks.")
     ranked = cells["ranked"] if "ranked" in cells else pd.Series(dtype=bool)
     groups_n = cells.groupby(["backbone", "sigma", "metric"])["label"].transform("nunique") if len(cells) else None
     if len(cells) and (ranked.eq(False) & (groups_n > 1)).any():

@@ -209,7 +209,8 @@ def analyse_group(rows: dict[str, RowSample], higher_is_better: bool = True, ref
                   n_boot: int = N_BOOT, seed: int = 0, alpha: float = ALPHA,
                   spread: SeedSpread | None = None) -> dict[str, dict]:
     """Per row: value, seeds, 95 % interval of the objective's value, its basis, ``ranked`` (whether its letters
-    compare it), letters, top group, the difference to ``reference`` with its interval and p-value, and
+    compare it), letters, top group, ``differs`` (the rows it is significantly different from, Holm-adjusted),
+    ``best`` (the ranked row of the best value), the difference to ``reference`` with its interval and p-value, and
     P(row > reference) with its interval (rows of at least 2 seeds).
 
     ``rows`` are the rows of one backbone group at one (sigma, metric), in table order, each over the same val images
@@ -258,6 +259,8 @@ def analyse_group(rows: dict[str, RowSample], higher_is_better: bool = True, ref
     for k in labels:
         out[k]["letters"] = letters.get(k, "")
         out[k]["top"] = bool(k in letters and set(letters[k]) & set(letters[order[0]]))
+        out[k]["differs"] = sorted((set(p) - {k}).pop() for p in different if k in p)  # Holm-adjusted < alpha
+        out[k]["best"] = bool(order) and k == order[0]
     if reference in rows:
         for k in labels:
             diff = info[k].point - info[reference].point
