@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", type=Path, metavar="DIR", help="also write the figures (PNG) into DIR")
     p.add_argument("--ci", action="store_true", help="print each value's 95 %% bootstrap interval")
     p.add_argument("--resamples", type=_at_least(100), default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--claims", action="store_true",
+                   help="print the paper's claims instead (one per row: holds / does not hold / undecided at each "
+                   "sigma, with the difference and its interval; csv with --format csv)")
     p.add_argument("--seed-spread", type=Path, metavar="JSON",
                    help="a measured seed spread that lets single-seed rows be ranked: {\"source\", \"seeds\": N, "
                         "\"std\": {backbone or \"*\": {metric: std}}} (cited in the legend)")
@@ -482,13 +485,36 @@ def _render(args, grid=None) -> str:
                          alpha=plan.alpha if plan else ALPHA, seeds_note=note)
 
 
+def _render_claims(args, grid) -> str:
+    from bench.claims import check_claims, render_claims
+    from bench.results import load_results
+    from bench.stats import ALPHA
+
+    if args.format not in ("markdown", "csv"):
+        raise BenchError(f"--claims --format {args.format}: the claims table is markdown or csv")
+    grid, plan = _seeded(args, grid) if grid else (None, None)
+    ids = {c.cell_hash() for c in grid.cells(args.suite)} if grid else None
+    alpha = plan.alpha if plan else ALPHA
+    df = check_claims(load_results(args.results, args.suite), ids, n_boot=args.resamples, alpha=alpha)
+    if args.format == "csv":
+        return df.to_csv(index=False)
+    title = f"{args.suite}: the paper's claims on " + (f"grid {grid.name}" if grid else "all finished cells")
+    return f"## {title}\n\n" + render_claims(df, alpha)
+
+
 def cmd_report(args) -> int:
     grid = _grid(args) if args.grid else None
     if grid is None:
         from bench.plugins import load_plugins
 
+        if _auto(args) or args.seeds:
+            raise BenchError("--seeds selects a grid's cells: add --grid NAME (without it the report takes every "
+                             "finished cell of the folder)")
         load_plugins(args.plugin)
         args.suite = args.suite or "synthcity"
+    if args.claims:
+        print(_render_claims(args, grid), end="")
+        return 0
     print(_render(args, grid), end="")
     if args.plots:
         from bench.plots import write_plots

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+from bench.seed_rule import Family, plan
 from bench.stats import RowSample, SeedSpread, analyse_group
 
 N_IMAGES, N_CLASSES = 96, 19
@@ -93,6 +94,48 @@ def power(rows: int, seeds: int, ratio: float, effect: float, metric: str, trial
         best = f"row{rows - 1}"
         hits += all(frozenset({best, k}) in calls(out) for k in g if k != best) and out[best]["letters"] == "a"
     return hits / trials
+
+
+def first_seeds(sample: RowSample, n: int) -> RowSample:
+    return RowSample(values=sample.values[:n]) if sample.values is not None else RowSample(areas=sample.areas[:n])
+
+
+def auto_trial(g: dict[str, RowSample], metric: str, max_seeds: int, resamples: int, seed: int
+               ) -> tuple[set[frozenset], dict[str, int], dict, float]:
+    """One ``--seeds auto`` run on a group whose rows hold ``max_seeds`` seeds each: the rule draws on the first n
+    seeds of each row as it asks for them. (the pairs called different by the final table, seeds per row, the final
+    analysis, its level)."""
+    labels = list(g)
+
+    def families(seeds: dict[str, int]) -> list[Family]:
+        return [Family(metric, {k: first_seeds(g[k], seeds[k]) for k in labels}, {k: k for k in labels},
+                       True, "l1", seed)]
+
+    p = plan(labels, families, max_seeds, n_boot=resamples)
+    final = analyse_group({k: first_seeds(g[k], p.seeds[k]) for k in labels}, True, "l1", resamples, seed, p.alpha)
+    return calls(final), p.seeds, final, p.alpha
+
+
+def auto_rates(rows: int, ratio: float, metric: str, trials: int, resamples: int, max_seeds: int = 8,
+               effect: float = 0.0) -> dict[str, float]:
+    """``--seeds auto`` on null groups (``effect`` 0: any call is false) or with the last row shifted by ``effect``
+    seed sds: the false-positive rate per pair and for any pair, the power (the shifted row called better than
+    every other row), and the mean seeds per row."""
+    se = image_se(metric)
+    rng = np.random.default_rng(5000 + 100 * rows + int(ratio) + int(10 * effect))
+    pairs, false, anyp, hits, seeds = rows * (rows - 1) // 2, 0, 0, 0, 0
+    for t in range(trials):
+        g = group(rng, rows, max_seeds, ratio * se, metric, shift=effect * ratio * se)
+        found, used, final, _ = auto_trial(g, metric, max_seeds, resamples, t)
+        best = f"row{rows - 1}"
+        wrong = found if effect == 0 else {p for p in found if best not in p}
+        false += len(wrong)
+        anyp += bool(wrong)
+        hits += effect > 0 and all(frozenset({best, k}) in found for k in g if k != best) and \
+            final[best]["letters"] == "a"
+        seeds += sum(used.values()) / rows
+    return {"per_pair": false / (trials * pairs), "any_pair": anyp / trials, "power": hits / trials,
+            "seeds": seeds / trials}
 
 
 def main(argv: list[str] | None = None) -> int:
