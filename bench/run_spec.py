@@ -192,9 +192,22 @@ def launch_workers(spec: RunSpec, workers: int, log: Callable[[str], None]) -> i
 
     prepare_shared(spec, log)
     path = reset_once(spec).write(spec.results / "_specs")
+    import signal
+
     procs = [subprocess.Popen([sys.executable, "-m", "bench", "exec", str(path)]) for _ in range(workers)]
     log(f"{workers} workers x {spec.options.threads} threads started ({path})")
-    return max(p.wait() for p in procs)
+
+    def forward(signum, _frame) -> None:  # a SIGTERM to this process alone must not leave the workers training
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return max(p.wait() for p in procs)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def submitit_job(spec_dict: dict, cell_id: str) -> dict:

@@ -33,34 +33,37 @@ def test_the_baseline_says_how_its_tolerances_were_derived():
 
 
 @pytest.mark.slow
-def test_a_one_thread_smoke_cell_trains_the_two_thread_baselines_weights(tmp_path):
-    """The first 100 of the 1200 steps of a smoke cell at one thread, stopped by SIGTERM (the preemption path: a
-    checkpoint at the iteration boundary, with the fingerprints so far), give the weights the two-thread baseline
-    recorded after steps 1, 10 and 100, to the bit. The whole cell at one thread, its last step and its values are
-    what CI's `bench check` of the smoke grid compares (its two workers run one thread each)."""
+def test_one_thread_smoke_cells_train_the_two_thread_baselines_weights(tmp_path):
+    """The first 100 of the 1200 steps of both smoke cells, in two one-thread workers, stopped by a SIGTERM sent to
+    the parent `bench run` alone (the preemption path: it forwards the signal, each worker writes a checkpoint at
+    the iteration boundary with the fingerprints so far and exits), give the weights that the two-thread baseline
+    recorded after steps 1, 10 and 100, to the bit. The whole cells at one thread, their last step and their
+    values are what CI's `bench check` of the smoke grid compares."""
     import signal
     import time
 
     import torch
 
-    cmd = [sys.executable, "-m", "bench", "run", "--grid", "smoke", "--shard", "0/2", "--workers", "1",
-           "--threads", "1", "--results", str(tmp_path)]
+    cmd = [sys.executable, "-m", "bench", "run", "--grid", "smoke", "--workers", "2", "--threads", "1",
+           "--results", str(tmp_path)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline, logs = time.monotonic() + 600, []
     while time.monotonic() < deadline and proc.poll() is None:
-        logs = list(tmp_path.glob("synthcity/*__s0-*/log.txt"))
-        if logs and "iter 100/" in logs[0].read_text():
+        logs = sorted(tmp_path.glob("synthcity/ffdnet_tiny__*/log.txt"))
+        if len(logs) == 2 and all("iter 100/" in log.read_text() for log in logs):
             break
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # the parent only: the workers must not go on training
     _, err = proc.communicate(timeout=300)
-    assert logs and "SIGTERM: stopped at iteration" in logs[0].read_text(), err[-2000:]
-    ckpt = torch.load(logs[0].parent / "train.pth", map_location="cpu", weights_only=True)
-    prints = ckpt["extra"]["fingerprints"]
-    slug = logs[0].parent.name.rsplit("-", 1)[0]
-    recorded = json.loads(BASELINE.read_text())["fingerprints"][slug]
-    assert set(prints) >= {"1", "10", "100"}, prints
-    assert {k: prints[k] for k in ("1", "10", "100")} == {k: recorded[k] for k in ("1", "10", "100")}
+    assert len(logs) == 2, err[-2000:]
+    workers = subprocess.run(["pgrep", "-f", f"bench exec {tmp_path}"], capture_output=True, text=True)
+    assert workers.stdout == "", "workers outlived their parent's SIGTERM"
+    base = json.loads(BASELINE.read_text())["fingerprints"]
+    for log in logs:
+        assert "SIGTERM: stopped at iteration" in log.read_text(), (log, err[-2000:])
+        prints = torch.load(log.parent / "train.pth", map_location="cpu", weights_only=True)["extra"]["fingerprints"]
+        recorded = base[log.parent.name.rsplit("-", 1)[0]]
+        assert {k: prints.get(k) for k in ("1", "10", "100")} == {k: recorded[k] for k in ("1", "10", "100")}, log
 
 
 def test_the_measuring_chain_reproduces_the_committed_instrument_values():
