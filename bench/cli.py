@@ -441,8 +441,11 @@ def _seeded(args, grid):
 
 def cmd_status(args) -> int:
     from bench.cell_state import cell_state
+    from bench.results import require_results
 
-    grid, plan = _seeded(args, _grid(args))
+    grid = _grid(args)
+    require_results(args.results, args.suite)
+    grid, plan = _seeded(args, grid)
     cells = grid.cells(args.suite)
     base = args.results / args.suite
     counts: dict[str, int] = {}
@@ -512,6 +515,9 @@ def cmd_report(args) -> int:
                              "finished cell of the folder)")
         load_plugins(args.plugin)
         args.suite = args.suite or "synthcity"
+    from bench.results import require_results
+
+    require_results(args.results, args.suite)
     if args.claims:
         print(_render_claims(args, grid), end="")
         return 0
@@ -537,6 +543,9 @@ def cmd_export(args) -> int:
     if grid is None:
         load_plugins(args.plugin)
         args.suite = args.suite or "synthcity"
+    from bench.results import require_results
+
+    require_results(args.results, args.suite)
     for path in export(args.results, args.out, args.format, grid=_seeded(args, grid)[0] if grid else None,
                        suite=args.suite):
         _log(f"wrote {path}")
@@ -591,15 +600,9 @@ def cmd_check(args) -> int:
         render_findings,
         values_from_results,
     )
-    from bench.results import load_results
+    from bench.results import load_results, require_results
 
     baseline = None if args.update_baseline else read_baseline(args.baseline)
-    ids = {c.cell_hash() for c in _seeded(args, _grid(args))[0].cells(args.suite)}
-    results = load_results(args.results, args.suite)
-    current = values_from_results(results, ids)
-    prints = fingerprints_from_results(results, ids)
-    if not current:
-        raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")
     tolerances = {**DEFAULT_TOLERANCES, **(baseline or {}).get("tolerances", {})}
     for item in args.tolerance:
         metric, _, tol = item.partition("=")
@@ -611,6 +614,14 @@ def cmd_check(args) -> int:
             raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(DEFAULT_TOLERANCES)} "
                              "and TOL a finite number >= 0")
         tolerances[metric] = value
+    grid = _grid(args)
+    require_results(args.results, args.suite)
+    ids = {c.cell_hash() for c in _seeded(args, grid)[0].cells(args.suite)}
+    results = load_results(args.results, args.suite)
+    current = values_from_results(results, ids)
+    prints = fingerprints_from_results(results, ids)
+    if not current:
+        raise BenchError(f"no finished cells of grid {args.grid} under {args.results}/{args.suite}; run it first")
     if args.update_baseline:
         bad = sorted(k for k, v in current.items() if not math.isfinite(v))
         if bad:

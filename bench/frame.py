@@ -88,6 +88,8 @@ def export(results_dir: Path | str, out: Path, fmt: str = "csv", **selection) ->
     from bench.errors import BenchError
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--out {out} is a file: give a folder to write results.{fmt} and images.{fmt} into")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, df in (("results", frame(results_dir, **selection)), ("images", image_frame(results_dir, **selection))):

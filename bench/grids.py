@@ -311,7 +311,8 @@ def apply_override(grid: Grid, item: str) -> Grid:
     value, parts = parse_value(text), key.split(".")
     if key in ("seeds", "test_sigmas"):
         seq = value if isinstance(value, list) else [value]
-        return replace(grid, **{key: tuple(int(v) if key == "seeds" else float(v) for v in seq)})
+        check = seeds_from if key == "seeds" else test_sigmas_from
+        return replace(grid, **{key: check(seq, f"--set {item}")})
     if parts[0] == "train" and len(parts) in (2, 3):
         suites = [parts[1]] if len(parts) == 3 else list(grid.train)
         if len(parts) == 3 and parts[1] not in grid.train:

@@ -23,6 +23,7 @@ SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 RESULT_FILE = "result.json"
 METRIC_KEYS = ("psnr", "ssim", "miou")
+VALUE_RANGES = {"psnr": (0.0, float("inf")), "ssim": (-1.0, 1.0), "miou": (0.0, 1.0)}  # what a result may hold
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,12 @@ def validate_result(data: Any, path: Path) -> dict:
         if not isinstance(data[f.name], expected) or isinstance(data[f.name], bool):
             raise BenchError(f"result file {path}: field {f.name!r} should be a {f.type}, not "
                              f"{type(data[f.name]).__name__}; {fix}")
+    if kind == "cell":
+        for key in ("backbone", "objective"):
+            if not isinstance(data["config"].get(key), str):
+                raise BenchError(f"result file {path}: field 'config.{key}' is missing; {fix}")
+        if not data["metrics"]:
+            raise BenchError(f"result file {path}: field 'metrics' is empty (a cell scored at no sigma); {fix}")
     rows = data["metrics"].values() if kind == "reference" else [data["metrics"]]
     for by_sigma in rows:
         for sigma, m in (by_sigma.items() if isinstance(by_sigma, dict) else ()):
@@ -122,6 +129,17 @@ def validate_result(data: Any, path: Path) -> dict:
                 if not isinstance(m, dict) or not isinstance(m.get(key), int | float):
                     raise BenchError(f"result file {path}: field 'metrics.{sigma}.{key}' is missing or not a "
                                      f"number; {fix}")
+                low, high = VALUE_RANGES[key]
+                if not low <= m[key] <= high:  # NaN fails too
+                    raise BenchError(f"result file {path}: field 'metrics.{sigma}.{key}' is {m[key]}, outside "
+                                     f"[{low}, {high}]; {fix}")
+            per = m.get("per_image", {})
+            n = len(per.get("ids", []))
+            bad = [k for k, v in per.items() if not isinstance(v, list) or len(v) != n]
+            if bad:
+                raise BenchError(f"result file {path}: field 'metrics.{sigma}.per_image.{bad[0]}' has "
+                                 f"{len(per[bad[0]]) if isinstance(per[bad[0]], list) else 'no'} entries for {n} "
+                                 f"image ids; {fix}")
     return data
 
 
@@ -153,6 +171,14 @@ def load_results(root: Path, suite: str) -> list[dict]:
         r["_path"] = str(path)
         out.append(r)
     return out
+
+
+def require_results(root: Path, suite: str) -> None:
+    """A one-line error when ``<root>/<suite>`` does not exist: a mistyped --results must not read as "nothing
+    finished yet"."""
+    if not (Path(root) / suite).is_dir():
+        raise BenchError(f"results folder {Path(root) / suite} does not exist: nothing has run there (pass --results "
+                         "DIR where `bench run` wrote, or run the grid first)")
 
 
 def check_writable(root: Path) -> None:

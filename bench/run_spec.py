@@ -89,11 +89,21 @@ def spec_from_dict(d: dict) -> RunSpec:
 
 
 def read_spec(path: Path) -> RunSpec:
+    """A run specification written by ``RunSpec.write``; anything else is refused naming the file."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BenchError(f"run specification {path} is unreadable ({e})") from None
-    return spec_from_dict(data)
+    if not isinstance(data, dict):
+        raise BenchError(f"run specification {path} is a JSON {type(data).__name__}, not the object `bench run` "
+                         "writes; run the grid with `bench run` instead")
+    try:
+        return spec_from_dict(data)
+    except BenchError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BenchError(f"run specification {path} is not one `bench run` wrote ({type(e).__name__}: {e}); run the "
+                         "grid with `bench run` instead") from None
 
 
 _NESTED = {"synthcity": ("bench.synthcity.dataset", "SynthcitySpec"),

@@ -386,3 +386,99 @@ def test_grid_files_refuse_what_they_would_ignore_or_misread(tmp_path, capsys, h
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and message in err, err
     assert not results.exists() or not any(results.rglob("*.json"))
+
+
+# ------------------------------------------------------------- results, run specs and report folders (issue 25)
+
+FIXTURE = __import__("pathlib").Path(__file__).parent / "fixtures" / "results"
+
+
+def _result_folder(tmp_path, change=None):
+    """A copy of the committed real result, ``change(data)`` applied to its result.json."""
+    import shutil
+
+    root = tmp_path / "res"
+    shutil.copytree(FIXTURE, root)
+    path = next(root.glob("synthcity/*/result.json"))
+    if change:
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+    return root
+
+
+def _set(path, value):
+    def change(data):
+        *head, last = path.split(".")
+        d = data
+        for k in head:
+            d = d[k]
+        d[last] = value(d[last]) if callable(value) else value
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (_set("config", {}), "field 'config.backbone' is missing"),
+    (_set("metrics", {}), "field 'metrics' is empty"),
+    (_set("metrics.25.psnr", float("nan")), "field 'metrics.25.psnr' is nan, outside [0.0, inf]"),
+    (_set("metrics.25.miou", 2.5), "field 'metrics.25.miou' is 2.5, outside [0.0, 1.0]"),
+    (_set("metrics.25.ssim", -3), "field 'metrics.25.ssim' is -3"),
+    (_set("metrics.25.per_image.psnr", lambda v: v[:5]), "per_image.psnr' has 5 entries for 96 image ids"),
+])
+@pytest.mark.parametrize("command", [["report"], ["report", "--claims"], ["export", "--out", "OUT"]])
+def test_a_result_that_cannot_be_ranked_is_named_not_ranked(tmp_path, capsys, change, message, command):
+    from bench.cli import main
+
+    root = _result_folder(tmp_path, change)
+    before = sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*"))
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in command]
+    assert main([*args, "--results", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "result.json" in err and len(err.splitlines()) == 1, err
+    assert sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report"], "does not exist: nothing has run there"),
+    (["report", "--claims"], "does not exist: nothing has run there"),
+    (["status", "--grid", "smoke"], "does not exist: nothing has run there"),
+    (["export", "--out", "OUT"], "does not exist: nothing has run there"),
+    (["check", "--baseline", "results/baselines/smoke.json"], "does not exist: nothing has run there"),
+    (["report", "--seeds", "0", "1"], "--seeds selects a grid's cells: add --grid NAME"),
+    (["status", "--set", "seeds=abc"], "--set seeds=abc: 'abc' is not a non-negative integer seed"),
+    (["status", "--set", 'seeds=["a"]'], "is not a non-negative integer seed"),
+    (["status", "--set", "seeds=[-1]"], "-1 is not a non-negative integer seed"),
+    (["status", "--set", 'test_sigmas=["a"]'], "is not a noise level in (0, 255]"),
+    (["status", "--set", "test_sigmas=[0]"], "is not a noise level in (0, 255]"),
+    (["report", "--grid", "smoke", "--seeds", "auto", "1"], "'auto' stands alone"),
+    (["report", "--grid", "smoke", "--max-seeds", "5"], "--max-seeds applies to --seeds auto only"),
+    (["run", "--grid", "smoke", "--seeds", "auto", "--shard", "0/2"], "drop --shard"),
+    (["run", "--grid", "smoke", "--seeds", "auto", "--rerun"], "drop --rerun"),
+    (["run", "--grid", "smoke", "--seeds", "auto", "--launcher", "submitit"], "needs --wait"),
+    (["report", "--grid", "smoke", "--claims", "--format", "latex"], "the claims table is markdown or csv"),
+    (["check", "--baseline", "results/baselines/smoke.json", "--tolerance", "psnr=abc"], "--tolerance 'psnr=abc'"),
+])
+def test_report_status_export_check_refuse_what_they_would_misread(tmp_path, capsys, args, message):
+    from bench.cli import main
+
+    if args[0] == "report" and "--claims" in args and "--format" in args:
+        (tmp_path / "synthcity").mkdir()
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
+    assert main([*args, "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+
+def test_export_into_a_file_and_a_run_spec_that_is_not_one_are_refused(tmp_path, capsys):
+    from bench.cli import main
+
+    root = _result_folder(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert main(["export", "--results", str(root), "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file: give a folder" in capsys.readouterr().err
+    for content, message in (("[]", "is a JSON list"), ('{"version": 1}', "is not one `bench run` wrote"),
+                             ("{", "is unreadable")):
+        (tmp_path / "spec.json").write_text(content)
+        assert main(["exec", str(tmp_path / "spec.json")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
