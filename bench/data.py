@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 
 IMG_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelTrainIds.png"
@@ -44,10 +44,17 @@ def list_split(root: Path, split: str, label_root: Path | None = None) -> list[S
     images = sorted(img_dir.glob(f"*/*{IMG_SUFFIX}"))
     if not images:
         raise BenchError(f"no *{IMG_SUFFIX} files under {img_dir}/<city>/")
+    stray = sorted(set(img_dir.rglob(f"*{IMG_SUFFIX}")) - set(images))
+    if stray:
+        raise BenchError(f"{len(stray)} images of {split} are not in a city folder ({img_dir}/<city>/), e.g. "
+                         f"{stray[0]}: move them into one, or they would be left out")
     samples, unpaired = [], []
     for p in images:
         stem = p.name[: -len(IMG_SUFFIX)]
         lab = gt_dir / p.parent.name / f"{stem}{LABEL_SUFFIX}"
+        for path in (p, lab):
+            if path.is_symlink() and not path.exists():
+                raise BenchError(f"{path} is a symbolic link to {path.readlink()}, which does not exist; {REDO}")
         if not lab.is_file():
             unpaired.append(stem)
             continue
@@ -70,9 +77,35 @@ REDO = ("regenerate it (synthcity: delete the suite's folder in the cache, or `p
 
 def undecodable(what: str, path: Path, e: BaseException) -> BenchError:
     """The one-line error for an image or label file that cannot be decoded."""
-    from bench.errors import first_line
-
     return BenchError(f"{what} {path} cannot be decoded ({first_line(e)}): truncated or not a PNG; {REDO}")
+
+
+def too_large(what: str, path: Path, e: BaseException) -> BenchError:
+    """The one-line error for a file whose header declares more pixels than PIL decodes safely."""
+    return BenchError(f"{what} {path} declares more pixels than PIL decodes safely ({first_line(e)}): a "
+                      f"decompression bomb or a damaged header; {REDO}")
+
+
+IMAGE_MODES = ("RGB", "L", "P")  # 8-bit: converted to RGB as they are; 16-bit, float or alpha images are refused
+LABEL_MODES = ("L", "P", "I", "I;16")
+MIN_SIDE = 11  # the SSIM window: a smaller image has no SSIM
+
+
+def _opened(im: Image.Image, path: Path, what: str) -> None:
+    """Refuse what would decode to other pixels than the file means: another format under .png, a mode that
+    ``convert`` would clip or drop, an image too small to score."""
+    if im.format != "PNG":
+        raise BenchError(f"{what} {path} is a {im.format or 'non-PNG'} file named .png; convert it to PNG "
+                         f"(lossless), or {REDO}")
+    modes = LABEL_MODES if what == "label" else IMAGE_MODES
+    if im.mode not in modes:
+        kind = "a single-channel train-id PNG" if what == "label" else "an 8-bit RGB PNG"
+        extra = " (16-bit: converting would clip it; convert it with its real range)" if "16" in im.mode or \
+            im.mode in ("I", "F") else ""
+        raise BenchError(f"{what} {path} has mode {im.mode}{extra}; expected {kind}")
+    if what == "image" and min(im.size) < MIN_SIDE:
+        raise BenchError(f"{what} {path} is {im.size[0]}x{im.size[1]} pixels; images need at least {MIN_SIDE} a side "
+                         "(the SSIM window)")
 
 
 def _decoded(path: Path, what: str, convert: str | None = None) -> np.ndarray:
@@ -81,9 +114,10 @@ def _decoded(path: Path, what: str, convert: str | None = None) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            if what == "label" and im.mode not in ("L", "P", "I", "I;16"):
-                raise BenchError(f"label {path} has mode {im.mode}; expected a single-channel train-id PNG")
+            _opened(im, path, what)
             return np.asarray(im.convert(convert) if convert else im).copy()
+    except Image.DecompressionBombError as e:
+        raise too_large(what, path, e) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise undecodable(what, path, e) from None
 
@@ -114,8 +148,11 @@ def check_split(root: Path, split: str, label_root: Path | None = None) -> int:
         label = read_label(s.label_path)
         try:
             with Image.open(s.image_path) as im:
+                _opened(im, s.image_path, "image")
                 size = im.size[::-1]
                 im.verify()
+        except Image.DecompressionBombError as e:
+            raise too_large("image", s.image_path, e) from None
         except (OSError, SyntaxError, ValueError) as e:
             raise undecodable("image", s.image_path, e) from None
         if tuple(label.shape) != tuple(size):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.data import Sample, read_image, read_label, undecodable
+from bench.data import Sample, read_image, read_label, too_large, undecodable
 from bench.errors import BenchError
 
 
@@ -90,6 +90,8 @@ def _image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size[1], im.size[0]
+    except Image.DecompressionBombError as e:
+        raise too_large("image", path, e) from None
     except OSError as e:
         raise undecodable("image", path, e) from None
 

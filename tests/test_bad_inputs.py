@@ -134,7 +134,36 @@ def _wrong_size(path):
     Image.fromarray(np.full((8, 32), 7, np.uint8)).save(path)
 
 
+def _sixteen_bit(path):
+    Image.fromarray(np.full((16, 32), 40000, np.uint16)).save(path)  # mode I;16: convert("RGB") would clip it
+
+
+def _jpeg(path):
+    Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(path, format="JPEG")
+
+
+def _one_pixel(path):
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(path)
+
+
+def _bomb(path):
+    """A PNG whose header declares 30000 x 30000 pixels (its CRC right): PIL refuses to decode it."""
+    import struct
+    import zlib
+
+    data = bytearray(path.read_bytes())
+    i = data.index(b"IHDR")
+    data[i + 4:i + 12] = struct.pack(">II", 30000, 30000)
+    data[i + 17:i + 21] = struct.pack(">I", zlib.crc32(bytes(data[i:i + 17])))
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize("which, damage, message", [
+    ("image", _sixteen_bit, "has mode I;16 (16-bit: converting would clip it"),
+    ("image", _jpeg, "is a JPEG file named .png"),
+    ("label", _jpeg, "is a JPEG file named .png"),
+    ("image", _one_pixel, "is 1x1 pixels; images need at least 11 a side"),
+    ("image", _bomb, "declares more pixels than PIL decodes safely"),
     ("image", _truncate, "cannot be decoded"),
     ("image", _text, "cannot be decoded"),
     ("label", _truncate, "cannot be decoded"),
@@ -153,6 +182,26 @@ def test_every_file_of_a_split_is_checked_when_read(tmp_path, which, damage, mes
     with pytest.raises(BenchError, match="sizes differ" if message == "sizes differ" else None) as e:
         data[1]
     assert message in str(e.value) and ("city_000001" in str(e.value))
+    from bench.data import check_split
+
+    with pytest.raises(BenchError) as e:  # what doctor runs: the same refusal
+        check_split(tmp_path, "val")
+    assert message in str(e.value) or message == "cannot be decoded" and "cannot be decoded" in str(e.value)
+
+
+def test_a_dangling_symlink_and_an_image_outside_a_city_folder_are_named(tmp_path):
+    from bench.data import list_split
+
+    (img, _), _ = _split(tmp_path)
+    stray = img.parent.parent / img.name
+    img.rename(stray)
+    with pytest.raises(BenchError, match="not in a city folder"):
+        list_split(tmp_path, "val")
+    stray.rename(img)
+    img.unlink()
+    img.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(BenchError, match="is a symbolic link to .*gone.png, which does not exist"):
+        list_split(tmp_path, "val")
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
