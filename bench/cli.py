@@ -710,6 +710,9 @@ def main(argv: list[str] | None = None) -> int:
     # Before torch starts OpenMP: threads that wait sleep instead of spinning, so a multi-thread process on a busy
     # machine does not spin against the other jobs (measured 0.42x the spinning default's time when busy).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot print σ or ± gets "?" instead of a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,

@@ -95,9 +95,11 @@ def auto_precision(device: str = "cpu", cache: Path | None = None) -> str:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     path = (cache or cache_root()) / "precision" / f"cpu-{machine_key()}.json"
     try:
-        return json.loads(path.read_text())["precision"]
-    except (OSError, ValueError, KeyError):
-        pass
+        cached = json.loads(path.read_text())["precision"]
+        if cached in ("bf16", "fp32"):
+            return cached
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # absent or damaged (or another value): measured again and rewritten
     m = measure_cpu()
     verdict = "bf16" if m["ratio"] <= BF16_MAX_RATIO else "fp32"
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.errors import BenchError
 from bench.frame import frame, image_frame
 from bench.metrics import METRICS
 from bench.stats import ALPHA, N_BOOT, RowSample, SeedSpread, analyse_group
@@ -77,6 +78,7 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
     ({(backbone, metric): SeedSpread}, ``read_seed_spreads``) stand in for the seed variance of single-seed rows;
     ``alpha`` is the level of letters and intervals (``--seeds auto``: its look level). Bootstrap draws are seeded by the group: the same results give the same table."""
     cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
+    _one_cell_per_row_and_seed(cells)
     df = frame(cells)
     if df.empty:
         out = pd.DataFrame(columns=[*KEYS, "value", "std", "seeds", "kind"])
@@ -110,12 +112,24 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
     return _sorted(out)
 
 
+def _one_cell_per_row_and_seed(cells: list[dict]) -> None:
+    """Two cells of other configurations under one row and seed (a short trial beside the grid's cell) would be
+    averaged as if they were seeds of one objective: refused, naming both."""
+    seen: dict[tuple, dict] = {}
+    for r in cells:
+        key = (r["config"]["backbone"], r["label"], int(r["seed"]))
+        other = seen.setdefault(key, r)
+        if other["cell_id"] != r["cell_id"]:
+            names = sorted(Path(x.get("_path", x["cell_id"])).parent.name or x["cell_id"] for x in (other, r))
+            raise BenchError(f"two cells are row {key[0]} x {key[1]} at seed {key[2]} with other settings ({names[0]} "
+                             f"and {names[1]}): report with --grid (and its --set), or keep them in separate "
+                             "--results folders")
+
+
 def read_seed_spreads(path: Path) -> tuple[dict[tuple[str, str], SeedSpread], str]:
     """A seed-spread file -> ({(backbone, metric): SeedSpread}, its source). The file (JSON):
     {"source": "how it was measured", "seeds": 5, "std": {"<backbone>" or "*": {"psnr": 0.12, "miou": 0.007}}}."""
     import json
-
-    from bench.errors import BenchError
 
     try:
         data = json.loads(Path(path).read_text())

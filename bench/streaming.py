@@ -114,15 +114,15 @@ def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None]
         except OSError as e:
             raise BenchError(f"cannot write the decoded training cache under {folder.parent} ({e.strerror or e}): "
                              "set D2SM_BENCH_CACHE to a writable folder") from None
-    meta = json.loads(manifest.read_text())
+    meta = _manifest(manifest)
     if "sha256" not in meta:  # written before the cache carried checksums: it cannot be verified, so rebuilt
         log(f"decoded cache {folder} has no checksums (an older bench wrote it): rebuilding it")
         with open(folder.parent / f".{folder.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if "sha256" not in json.loads(manifest.read_text()):
+            if "sha256" not in _manifest(manifest):
                 manifest.unlink()
                 _build(samples, folder, log)
-        meta = json.loads(manifest.read_text())
+        meta = _manifest(manifest)
     _verify(folder, meta)
     if meta.get("ragged"):
         sizes = np.asarray(meta["sizes"], dtype=np.int64)
@@ -135,6 +135,19 @@ def decoded_split(samples: list[Sample], cache: Path, log: Callable[[str], None]
     if tuple(images.shape) != (n, 3, h, w) or tuple(labels.shape) != (n, h, w):
         raise BenchError(f"decoded cache {folder} is inconsistent with its manifest; delete the folder to rebuild it")
     return images, labels
+
+
+def _manifest(path: Path) -> dict:
+    """A decoded cache's manifest; a damaged one is refused with the way back."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BenchError(f"decoded cache manifest {path} is unreadable ({type(e).__name__}); delete the folder "
+                         f"{path.parent} to rebuild it") from None
+    if not isinstance(meta, dict):
+        raise BenchError(f"decoded cache manifest {path} is not an object; delete the folder {path.parent} to "
+                         "rebuild it")
+    return meta
 
 
 _VERIFIED: set[str] = set()  # decoded-cache folders this process has checked against their manifests

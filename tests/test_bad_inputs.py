@@ -531,3 +531,55 @@ def test_export_into_a_file_and_a_run_spec_that_is_not_one_are_refused(tmp_path,
         assert main(["exec", str(tmp_path / "spec.json")]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_report_over_a_folder_with_a_short_trial_beside_the_grids_cell_names_both(tmp_path, capsys):
+    import shutil
+
+    from bench.cli import main
+
+    root = _result_folder(tmp_path)
+    src = next(root.glob("synthcity/*/result.json"))
+    data = json.loads(src.read_text())
+    data["cell_id"] = "0123456789ab"  # the same row and seed, another configuration (say train.iterations=200)
+    twin = src.parent.parent / f"{data['slug']}-{data['cell_id']}"
+    shutil.copytree(src.parent, twin)
+    (twin / "result.json").write_text(json.dumps(data))
+    assert main(["report", "--results", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "two cells are row ffdnet_small x l1 at seed 0 with other settings" in err and twin.name in err, err
+
+
+def test_a_terminal_that_cannot_print_unicode_gets_the_report_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    root = _result_folder(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "bench", "report", "--results", str(root)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "| ffdnet_small | l1 |" in done.stdout
+
+
+def test_a_damaged_precision_cache_is_measured_again(tmp_path, monkeypatch):
+    from bench import precision
+
+    monkeypatch.setattr(precision, "measure_cpu", lambda: {"ratio": 2.0})
+    path = tmp_path / "precision" / f"cpu-{precision.machine_key()}.json"
+    path.parent.mkdir(parents=True)
+    for content in ('{"precision": "fp16"}', "{trunc", "[]"):
+        path.write_text(content)
+        assert precision.auto_precision("cpu", tmp_path) == "fp32"
+        assert json.loads(path.read_text())["precision"] == "fp32"
+
+
+def test_a_truncated_decoded_cache_manifest_is_refused_with_the_way_back(tmp_path):
+    from bench.data import list_split
+    from bench.streaming import decoded_split
+
+    _split(tmp_path / "data", split="train", n=2)
+    samples = list_split(tmp_path / "data", "train")
+    decoded_split(samples, tmp_path / "cache", log=lambda *_: None)
+    manifest = next((tmp_path / "cache").glob("*/manifest.json"))
+    manifest.write_text(manifest.read_text()[:20])
+    with pytest.raises(BenchError, match=r"manifest .* is unreadable .*delete the folder"):
+        decoded_split(samples, tmp_path / "cache", log=lambda *_: None)
