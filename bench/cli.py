@@ -441,11 +441,7 @@ def _seeded(args, grid):
 
 def cmd_status(args) -> int:
     from bench.cell_state import cell_state
-    from bench.results import require_results
-
-    grid = _grid(args)
-    require_results(args.results, args.suite)
-    grid, plan = _seeded(args, grid)
+    grid, plan = _seeded(args, _grid(args))
     cells = grid.cells(args.suite)
     base = args.results / args.suite
     counts: dict[str, int] = {}
@@ -455,7 +451,8 @@ def cmd_status(args) -> int:
         counts[st.state] = counts.get(st.state, 0) + 1
         progress = f"{st.iteration}/{st.iterations}" if st.iteration is not None else ""
         print(f"| {c.slug()} | {st.state} | {progress} | {st.detail[:100]} |")
-    print(f"\ngrid {args.grid} on {args.suite} ({base}): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    print(f"\ngrid {args.grid} on {args.suite} ({base}): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+          + ("" if base.is_dir() else f"; {base} does not exist yet: nothing has run there (check --results)"))
     if plan is not None:
         from bench.auto_seeds import describe
 

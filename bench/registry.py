@@ -192,11 +192,15 @@ class FactorySpec:
         return set(_signature_params(self.factory))
 
     def check_params(self, params: dict, where: str) -> None:
-        """A one-line error naming ``where`` for a keyword the factory does not take."""
+        """A one-line error naming ``where`` for a keyword the factory does not take, or a value its default rules
+        out (``check_value``)."""
         known = self.accepted()
         for key in params:
             if key not in known:
                 raise UnknownNameError(unknown_name_message(f"parameter of {self.name} ({where})", key, known))
+        defaults = self.params()
+        for key, value in params.items():
+            check_value(key, value, defaults.get(key, inspect.Parameter.empty), f"{where}, parameter {key}")
 
     def build(self, **overrides) -> Any:
         return self.factory(**{**self.kwargs, **overrides})
@@ -230,6 +234,35 @@ class FactoryRegistry(Registry[FactorySpec]):
         spec = self.get(name)
         spec.check_params(overrides, f"{self.kind} {name}")
         return spec.build(**overrides)
+
+
+def check_value(key: str, value: Any, default: Any, where: str) -> None:
+    """A parameter's value against what its default says it is: the default's type (an int where the default is an
+    int, a number where it is a float, a bool, a string), finite numbers, >= 1 where the default is a positive
+    integer (sizes, counts, depths), >= 0 where it is a non-negative number (weights, margins). Parameters without
+    a default, or with None or another kind of default, are the factory's to check."""
+    import math
+
+    def fail(what: str) -> None:
+        raise BenchError(f"{where}: {value!r} is not {what}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            fail("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail("an integer")
+        if default >= 1 and value < 1:
+            fail("an integer >= 1")
+        if default >= 0 and value < 0:
+            fail("a non-negative integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            fail("a finite number")
+        if default >= 0 and value < 0:
+            fail("a number >= 0")
+    elif isinstance(default, str) and not isinstance(value, str):
+        fail("a string")
 
 
 def factory_spec(name: str, obj: Any) -> FactorySpec:
