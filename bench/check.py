@@ -127,10 +127,21 @@ def _finite_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+BASELINE_KEYS = frozenset({"suite", "grid", "tolerances", "values", "fingerprints", "instrument", "exact_selftest",
+                           "derivation", "written_with"})
+
+
 def baseline_problem(data) -> str | None:
     """What is wrong with a baseline's JSON (None when nothing is)."""
     if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
         return "no 'values' table (expected {\"suite\", \"grid\", \"tolerances\", \"values\"})"
+    unknown = sorted(set(data) - BASELINE_KEYS)
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(BASELINE_KEYS), n=1)
+        return (f"unknown key {unknown[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; a baseline holds {', '.join(sorted(BASELINE_KEYS))}")
     if not data["values"]:
         return "'values' is empty: a check against it would pass on nothing"
     for key, v in data["values"].items():

@@ -587,3 +587,15 @@ def test_a_truncated_decoded_cache_manifest_is_refused_with_the_way_back(tmp_pat
     manifest.write_text(manifest.read_text()[:20])
     with pytest.raises(BenchError, match=r"manifest .* is unreadable .*delete the folder"):
         decoded_split(samples, tmp_path / "cache", log=lambda *_: None)
+
+
+def test_a_baseline_with_a_misspelt_key_is_refused_with_the_close_match(tmp_path):
+    from bench.check import read_baseline
+
+    repo = FIXTURE.parents[2]
+    base = json.loads((repo / "results" / "baselines" / "smoke.json").read_text())
+    base["tolerance"] = base.pop("tolerances")
+    (tmp_path / "b.json").write_text(json.dumps(base))
+    with pytest.raises(BenchError, match="unknown key 'tolerance' \\(did you mean 'tolerances'\\?\\)"):
+        read_baseline(tmp_path / "b.json")
+    assert read_baseline(repo / "examples" / "baseline.json")["values"]
