@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.frame import image_frame
 from bench.metrics import METRICS
-from bench.report import HEAD, REFERENCE, group_seed, row_samples
+from bench.report import DIGITS, HEAD, REFERENCE, group_seed, row_samples
 from bench.stats import ALPHA, N_BOOT, analyse_group
 
 
@@ -122,7 +122,7 @@ def render_claims(df: pd.DataFrame, alpha: float = ALPHA) -> str:
             if r is None:
                 parts.append("–")
                 continue
-            d = 2 if r["metric"] == "psnr" else 4
+            d = DIGITS[r["metric"]]
             interval = f" [{r['diff_low']:+.{d}f}, {r['diff_high']:+.{d}f}]" if pd.notna(r["diff_low"]) else ""
             parts.append(f"**{r['verdict']}**: {r['diff']:+.{d}f}{interval}" if pd.notna(r["diff"]) else r["verdict"])
         seeds = "/".join(map(str, sorted(set(g["seeds"]))))
