@@ -1,6 +1,4 @@
 """``--seeds auto``: the seed rule on groups of known truth, and the command line on a real (tiny) grid."""
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,35 +57,33 @@ def _grid_file(tmp_path: Path) -> Path:
     return path
 
 
-def _bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=900, env=env)
+def _bench(capsys, *args: str) -> tuple[int, str, str]:
+    """``python -m bench ARGS`` in this process: (exit code, stdout, stderr)."""
+    from bench.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 @pytest.mark.slow
-def test_run_seeds_auto_trains_looks_until_done_and_every_command_agrees(tmp_path):
+def test_run_seeds_auto_trains_looks_until_done_and_every_command_agrees(tmp_path, capsys):
     grid, results = str(_grid_file(tmp_path)), str(tmp_path / "results")
     common = ["--grid", grid, "--results", results, "--seeds", "auto", "--max-seeds", "4"]
-    done = _bench("run", *common, "--workers", "1")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "--seeds auto, look 1: 6 cells (the first 3 seeds of every row)" in done.stderr
-    assert "--seeds auto: done after" in done.stderr
+    code, _, err = _bench(capsys, "run", *common, "--workers", "1")
+    assert code == 0, err[-3000:]
+    assert "--seeds auto, look 1: 6 cells (the first 3 seeds of every row)" in err and "--seeds auto: done after" in err
     folders = sorted(p.name for p in (tmp_path / "results" / "synthcity").glob("ffdnet_tiny__*"))
     seeds = {row: sum(f.startswith(f"ffdnet_tiny__{row}__") for f in folders) for row in ("l1", "ssim")}
     assert all(3 <= n <= 4 for n in seeds.values()), folders
-    again = _bench("run", *common, "--workers", "1")  # replayed from the results: nothing to train
-    assert again.returncode == 0 and "done after" in again.stderr and ", look " not in again.stderr
-    status = _bench("status", *common)
-    assert status.returncode == 0 and "`--seeds auto` (3 to 4 seeds per row; letters at 0.025" in status.stdout
-    assert f"| ffdnet_tiny x l1 | {seeds['l1']} |" in status.stdout
-    report = _bench("report", *common)
-    assert report.returncode == 0 and "letters and intervals at level 0.025" in report.stdout
-    assert f"(up to {max(seeds.values())})" in report.stdout
-    csv = _bench("report", *common, "--format", "csv")
-    assert {r.split(",")[0] for r in csv.stdout.splitlines()[1:] if r.startswith("ffdnet")} == {"ffdnet_tiny"}
-    plain = _bench("report", "--grid", grid, "--results", results, "--seeds", "0", "1", "2", "3")
-    assert plain.returncode == 0
-    mixed = _bench("report", "--grid", grid, "--results", results, "--seeds", "auto", "1")
-    assert mixed.returncode == 2 and "'auto' stands alone" in mixed.stderr and "Traceback" not in mixed.stderr
-    stray = _bench("report", "--grid", grid, "--results", results, "--max-seeds", "5")
-    assert stray.returncode == 2 and "--max-seeds applies to --seeds auto only" in stray.stderr
+    code, _, err = _bench(capsys, "run", *common, "--workers", "1")  # replayed from the results: nothing to train
+    assert code == 0 and "done after" in err and ", look " not in err
+    code, out, _ = _bench(capsys, "status", *common)
+    assert code == 0 and "`--seeds auto` (3 to 4 seeds per row; letters at 0.025" in out
+    assert f"| ffdnet_tiny x l1 | {seeds['l1']} |" in out
+    code, out, _ = _bench(capsys, "report", *common)
+    assert code == 0 and "letters and intervals at level 0.025" in out and f"(up to {max(seeds.values())})" in out
+    code, out, _ = _bench(capsys, "report", *common, "--format", "csv")
+    assert {r.split(",")[0] for r in out.splitlines()[1:] if r.startswith("ffdnet")} == {"ffdnet_tiny"}
+    code, out, _ = _bench(capsys, "report", *common, "--claims")
+    assert code == 0 and "No claim applies" in out  # l1 and ssim: none of the paper's claims names them both
