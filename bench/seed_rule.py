@@ -79,20 +79,34 @@ class Plan:
         return []
 
 
-def undecided(family: Family, alpha: float, n_boot: int = N_BOOT) -> dict[str, list[str]]:
-    """The family's undecided comparisons, per label: against the best row and against the reference."""
+@dataclass(frozen=True)
+class Comparisons:
+    """The comparisons that decide a family: every ranked row against the best row and against the reference."""
+
+    best: str | None
+    pairs: frozenset  # of frozenset({a, b})
+    open: frozenset  # the pairs the Holm-adjusted test does not call different
+
+
+def comparisons(family: Family, alpha: float, n_boot: int = N_BOOT) -> Comparisons:
     out = analyse_group(family.rows, family.higher_is_better, family.reference, n_boot, family.seed, alpha)
     ranked = [k for k, v in out.items() if v["ranked"]]
     best = next((k for k in ranked if out[k]["best"]), None)
+    pairs = frozenset(frozenset((k, other)) for k in ranked for other in (best, family.reference)
+                      if other is not None and other in ranked and other != k)
+    still = frozenset(p for p in pairs if not (set(p) & set(out[next(iter(p))]["differs"])))
+    return Comparisons(best, pairs, still)
+
+
+def undecided(family: Family, alpha: float, n_boot: int = N_BOOT) -> dict[str, list[str]]:
+    """The family's undecided comparisons, per label: against the best row and against the reference."""
+    c = comparisons(family, alpha, n_boot)
+    order = list(family.rows)
     reasons: dict[str, list[str]] = {}
-    pairs = {frozenset((k, other)) for k in ranked for other in (best, family.reference)
-             if other is not None and other in ranked and other != k}
-    for pair in sorted(pairs, key=lambda p: sorted(ranked.index(x) for x in p)):
-        a, b = sorted(pair, key=ranked.index)
-        if b in out[a]["differs"]:
-            continue
+    for pair in sorted(c.open, key=lambda p: sorted(order.index(x) for x in p)):
+        a, b = sorted(pair, key=order.index)
         for x, y in ((a, b), (b, a)):
-            role = "the best row" if y == best else "the reference" if y == family.reference else "a row"
+            role = "the best row" if y == c.best else "the reference" if y == family.reference else "a row"
             reasons.setdefault(x, []).append(f"{family.name}: not yet different from {y} ({role})")
     return reasons
 
