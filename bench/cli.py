@@ -633,7 +633,11 @@ def cmd_check(args) -> int:
             data["instrument"] = build_section(build_suite(args.suite, SuiteOptions()),
                                                load_results(args.results, args.suite), args.results, args.baseline,
                                                ids, log=_log)
-        atomic_write_json(args.baseline, data)
+        try:
+            atomic_write_json(args.baseline, data)
+        except OSError as e:
+            raise BenchError(f"cannot write baseline {args.baseline} ({e.strerror or e}): pass a writable "
+                             "--baseline path") from None
         _log(f"baseline {args.baseline} written ({len(current)} values"
              + (f", {len(data['instrument']['values'])} instrument values)" if "instrument" in data else ")"))
         return 0
