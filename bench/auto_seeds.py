@@ -14,7 +14,7 @@ from bench.frame import image_frame
 from bench.grids import Grid
 from bench.metrics import METRICS
 from bench.report import HEAD, REFERENCE, group_seed, row_samples
-from bench.seed_rule import DECISION_METRICS, DEFAULT_MAX_SEEDS, Family, Plan, plan
+from bench.seed_rule import DECISION_METRICS, DEFAULT_MAX_SEEDS, Family, Plan, merge, plan
 from bench.stats import ALPHA, N_BOOT
 
 
@@ -23,7 +23,6 @@ def grid_plan(grid: Grid, suite: str, results: list[dict], max_seeds: int = DEFA
               alpha: float = ALPHA) -> tuple[Plan, Grid]:
     """(the plan, ``grid`` with each row at the seeds the plan needs now)."""
     done = {r["cell_id"]: r for r in results if r.get("kind") == "cell" and r.get("metrics")}
-    rows = list(range(len(grid.entries)))
     base = grid.row_cells(suite)
     row_of = {(c.backbone, c.label()): i for i, c in enumerate(base)}
 
@@ -31,7 +30,8 @@ def grid_plan(grid: Grid, suite: str, results: list[dict], max_seeds: int = DEFA
         return grid.with_row_seeds({i: range(n) for i, n in seeds.items()})
 
     def families(seeds: dict[int, int]) -> list[Family] | None:
-        ids = [c.cell_hash() for c in seeded(seeds).cells(suite)]
+        """The comparison families of the rows in ``seeds``, each at its first seeds[row] seeds."""
+        ids = [c.cell_hash() for c in seeded(seeds).cells(suite) if row_of[(c.backbone, c.label())] in seeds]
         if any(i not in done for i in ids):
             return None
         images = image_frame([done[i] for i in ids])
@@ -47,26 +47,28 @@ def grid_plan(grid: Grid, suite: str, results: list[dict], max_seeds: int = DEFA
                                   group_seed(backbone, sigma, metric)))
         return out
 
-    p = plan(rows, families, max_seeds, alpha, n_boot)
+    groups: dict[str, list[int]] = {}  # backbone -> its rows: no comparison crosses backbones, so each group's
+    for i, c in enumerate(base):      # looks go on whatever another group's cells are doing
+        groups.setdefault(c.backbone, []).append(i)
+
+    p = merge([plan(rows, families, max_seeds, alpha, n_boot) for rows in groups.values()])
     return p, seeded(p.seeds)
 
 
 def describe(p: Plan, grid: Grid, suite: str) -> list[str]:
     """Markdown lines: per row, its seeds now and why it has them (for ``bench status``)."""
     lines = [f"`--seeds auto` (3 to {p.max_seeds} seeds per row; letters at {p.alpha:.4g} = 5 % over "
-             f"{round(ALPHA / p.alpha)} looks): " + ("done" if p.done else f"look {len(p.history) + 1} waits for "
-                                                     "its cells"),
+             f"{round(ALPHA / p.alpha)} looks): " + ("done" if p.done else "waiting for cells"),
              "", "| row | seeds | why |", "|---|---:|---|"]
     for i, c in enumerate(grid.row_cells(suite)):
-        why = p.reasons(i)
-        last = p.history[-1] if p.history else None
-        if last is not None and i not in last.reasons:
-            text = f"decided at look {len(p.history)}" if p.done else "decided so far"
-        elif why and p.seeds[i] >= p.max_seeds and p.done:
+        part, why = p.part(i), p.reasons(i)
+        if p.decided(i):
+            text = f"decided at look {len(part.history)}" if part.done else "decided so far"
+        elif why and p.seeds[i] >= p.max_seeds and part.done:
             text = f"undecided at the maximum ({p.max_seeds} seeds): " + "; ".join(why[:3])
         elif why:
             text = "; ".join(why[:3]) + (f" (+{len(why) - 3} more)" if len(why) > 3 else "")
         else:
-            text = "the first 3 seeds"
+            text = "the first 3 seeds" + ("" if part.done else " (waiting for them)")
         lines.append(f"| {c.backbone} x {c.label()} | {p.seeds[i]} | {text} |")
     return lines

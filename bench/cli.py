@@ -317,18 +317,18 @@ def _run_auto(args, grid) -> int:
             break
         cells = seeded.cells(args.suite)
         if before == [c.cell_hash() for c in cells]:
-            raise BenchError(f"--seeds auto: look {len(plan.history) + 1} still lacks finished cells after a run; "
+            raise BenchError(f"--seeds auto: look {plan.looks_taken + 1} still lacks finished cells after a run; "
                              f"see `python -m bench status --grid {args.grid} --seeds auto --results {args.results}` "
                              "(failed cells: --clean-failed)")
         before = [c.cell_hash() for c in cells]
-        _log(f"--seeds auto, look {len(plan.history) + 1}: {len(cells)} cells (" +
-             ("the first 3 seeds of every row" if not plan.history else
+        _log(f"--seeds auto, look {plan.looks_taken + 1}: {len(cells)} cells (" +
+             ("the first 3 seeds of every row" if not plan.looks_taken else
               f"{sum(n > START for n in plan.seeds.values())} rows with more seeds") + ")")
         code = _launch(args, seeded)
         if code:
             return code
     counts = sorted(plan.seeds.values())
-    _log(f"--seeds auto: done after {len(plan.history)} looks in {time.time() - t0:.0f} s: "
+    _log(f"--seeds auto: done after {plan.looks_taken} looks in {time.time() - t0:.0f} s: "
          f"{sum(counts)} cell-trainings for {len(counts)} rows ({counts[0]} to {counts[-1]} seeds; a fixed 5 would be "
          f"{5 * len(counts)}); letters at {plan.alpha:.4g}")
     return 0
@@ -471,7 +471,7 @@ def _render(args, grid=None) -> str:
     note = ""
     if plan is not None:
         note = (f"Seeds: `--seeds auto`, 3 to {plan.max_seeds} per row, added while a row's mIoU comparison with the "
-                f"group's best row or l1 was undecided ({len(plan.history)} looks"
+                f"group's best row or l1 was undecided ({plan.looks_taken} looks"
                 + ("" if plan.done else ", not finished: more cells to run") + f"); letters and intervals at level "
                 f"{plan.alpha:.4g}: 5 % split over the {plan.max_seeds - 2} possible looks (Bonferroni), so the "
                 "looks do not inflate the error rate.")

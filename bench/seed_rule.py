@@ -66,17 +66,37 @@ class Plan:
     done: bool
     max_seeds: int
     alpha: float
+    parts: list[Plan] = field(default_factory=list)  # independent groups (a grid's backbones), when merged
 
     @property
     def pending(self) -> bool:
         return not self.done
 
+    @property
+    def looks_taken(self) -> int:
+        return max((p.looks_taken for p in self.parts), default=len(self.history))
+
+    def part(self, row: Hashable) -> Plan:
+        """The plan of ``row``'s group (this one unless merged)."""
+        return next((p for p in self.parts if row in p.seeds), self)
+
     def reasons(self, row: Hashable) -> list[str]:
         """Why ``row`` got its last added seeds (the undecided comparisons of the look that added them)."""
-        for look in reversed(self.history):
+        for look in reversed(self.part(row).history):
             if row in look.reasons:
                 return look.reasons[row]
         return []
+
+    def decided(self, row: Hashable) -> bool:
+        """Whether ``row`` had no undecided comparison at the last look of its group."""
+        history = self.part(row).history
+        return bool(history) and row not in history[-1].reasons
+
+
+def merge(parts: list[Plan]) -> Plan:
+    """Plans of independent groups (no comparison crosses them) as one: done when every part is."""
+    seeds = {row: n for p in parts for row, n in p.seeds.items()}
+    return Plan(seeds, [], all(p.done for p in parts), parts[0].max_seeds, parts[0].alpha, list(parts))
 
 
 @dataclass(frozen=True)

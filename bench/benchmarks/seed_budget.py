@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             decided = "–"
         print(f"| {name} | {len(ids)} | {len(ids & done)} | {decided} | {alpha:.4g} |")
     counts = sorted(plan.seeds.values())
-    print(f"\nauto: {len(plan.history)} looks, seeds per row {counts[0]}-{counts[-1]}")
+    print(f"\nauto: {plan.looks_taken} looks, seeds per row {counts[0]}-{counts[-1]}")
     return 0
 
 
