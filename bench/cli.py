@@ -27,7 +27,7 @@ def _grid_args(p: argparse.ArgumentParser, default: str | None = "smoke") -> Non
                    "seeds=[0,1], test_sigmas=[25,50] (values in TOML syntax; part of every cell's hash)")
     p.add_argument("--protocol", choices=("ours", "authors"), default=None,
                    help="measurement protocol (default: ours): 'authors' shaves 64 px before PSNR/SSIM, seeds the "
-                   "test noise as their code does and centres the contextual loss by the target batch (see README)")
+                   "test noise as their code does and centres the contextual loss by the target batch (docs/protocol.md)")
     p.add_argument("--only", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="only the grid's rows with this backbone=NAME and/or objective=NAME (a short trial on real "
                    "data: --only backbone=ffdnet objective=l1 --set train.iterations=200)")

@@ -337,7 +337,7 @@ def render_report(results: list[dict], title: str, cell_ids: set[str] | None = N
         one = sorted(set(cells.loc[ranked.eq(False) & (groups_n > 1), "backbone"]))
         notes.append(f"**Not ranked** ({', '.join(one)}): rows trained with one seed. A seed moves mIoU by 3-30x the "
                      "image sampling error, so one network says little about its objective; letters compare only "
-                     "rows of at least 2 seeds. To rank them: `bench run --seeds 0 1 2` (then `report --seeds 0 1 2`), "
+                     "rows of at least 2 seeds. To rank them: `bench run --seeds auto` (then `report --seeds auto`), "
                      "or `report --seed-spread FILE` with a measured seed spread.")
     if spreads:
         notes.append(f"Single-seed rows use the supplied seed spread ({spreads[1] or 'no source given'}).")

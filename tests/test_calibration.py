@@ -1,6 +1,6 @@
 """The report's significance claims are calibrated on groups that contain the variance users meet: a training-seed
 effect 10x the image sampling error of a difference (measured: 3-30x), 5 and 11 rows, PSNR and mIoU (from areas).
-Scenarios and their generator are ``bench.benchmarks.calibration``'s (README quotes its figures at 1000 trials);
+Scenarios and their generator are ``bench.benchmarks.calibration``'s (docs/statistics.md quotes its figures at 400 trials);
 here fewer trials, seeded, so the measured rates are the same on every run."""
 import pytest
 
@@ -37,7 +37,7 @@ def test_power_at_4_seed_sds_with_5_seeds_is_at_least_80_percent(metric):
 def test_seeds_auto_keeps_the_any_pair_false_positive_rate_at_5_percent_despite_its_looks(rows, metric, trials):
     """The whole ``--seeds auto`` procedure (3 seeds, then more for undecided rows, up to 8) on null groups: every
     null row stays undecided, so it gets every look; the Bonferroni split of the level over the 6 looks holds the
-    rate (README quotes 300 trials: 0.010 / 0.000 / 0.007)."""
+    rate (docs/statistics.md quotes 300 trials: 0.010 / 0.000 / 0.007)."""
     from bench.benchmarks.calibration import auto_rates
 
     rates = auto_rates(rows, 10.0, metric, trials, RESAMPLES)
@@ -56,7 +56,7 @@ def test_held_out_result_files_through_bench_report_csv_keep_the_rates():
     """Real schema and folder names (the committed fixture as the template, the paper-table2 grid's cells), values
     rewritten with a seed effect and a known truth, ranked by ``bench report --format csv``. Few trials (each
     writes 15-25 result files): the bounds catch the failure the seed-blind test had (5 rows x 3 seeds: 32-39 %
-    of groups with a false call); README quotes ``bench.benchmarks.heldout``'s rates at 200 trials. A seed's
+    of groups with a false call); docs/statistics.md quotes ``bench.benchmarks.heldout``'s rates at 60, 30 and 40 trials. A seed's
     effect is shared by a cell's three sigmas, so the 9 families of a trial are not independent."""
     from bench.benchmarks.heldout import run
 

@@ -1,5 +1,5 @@
 """Calibration of the report's significance claims on groups with a known truth and the variance users meet: a seed
-effect 3 to 30 times the image sampling error, as measured (README, "Reports").
+effect 3 to 30 times the image sampling error, as measured (docs/statistics.md).
 
     python -m bench.benchmarks.calibration [--trials 1000] [--resamples 500]
 
@@ -9,7 +9,7 @@ has the same mean, so any call is a false positive (per pair, and "any pair" of 
 Holm bounds). Power: one row shifted by 2, 4 or 6 seed standard deviations from the others; found when it is called
 different from every other row in the right direction. Metrics: a PSNR-like mean over images, and mIoU from
 per-image intersect/union areas of 19 classes. ``tests/test_calibration.py`` runs the same scenarios with fewer
-trials and asserts the bounds; README quotes this script's figures.
+trials and asserts the bounds; README and docs/statistics.md quote this script's figures (--trials 400).
 """
 from __future__ import annotations
 

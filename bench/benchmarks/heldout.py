@@ -33,7 +33,7 @@ from bench.results import CellResult, write_result
 TEMPLATE = next((REPO_ROOT / "tests" / "fixtures" / "results" / "synthcity").glob("*/result.json"), None)
 GRID, SUITE, SHIFTED = "paper-table2", "synthcity", "d2sm_internal"
 ROWS = {"l1", "ikld", "jsd", "gan", "d2sm_internal"}  # the grid's objectives
-SEED_SD = {"psnr": 0.06, "miou": 0.007}  # the smallest measured seed spreads (README): ~3x the image SE
+SEED_SD = {"psnr": 0.06, "miou": 0.007}  # the smallest measured seed spreads (docs/stability.md): ~3x the image SE
 IMAGE_SD = {"psnr": 0.3, "iou": 0.02}
 
 
