@@ -124,8 +124,8 @@ def test_check_fails_closed(tmp_path, capsys):
     assert "finite number >= 0" in capsys.readouterr().err
     assert main(["check", "--results", str(runs), "--instrument", "--baseline", str(tmp_path / "ok.json")]) == 1
     assert "no instrument section: the check fails" in capsys.readouterr().out
-    _write_smoke_cell(runs, float("nan"))  # a NaN result (e.g. a val split whose labels are all 255)
-    assert main([*check, str(_baseline(tmp_path / "ok.json"))]) == 1
-    assert "not finite" in capsys.readouterr().out
+    _write_smoke_cell(runs, float("nan"))  # a NaN result (e.g. a val split whose labels are all 255): refused on read
+    assert main([*check, str(_baseline(tmp_path / "ok.json"))]) == 2
+    assert "is nan, outside [0.0, inf]" in capsys.readouterr().err
     assert main([*check, str(tmp_path / "new.json"), "--update-baseline"]) == 2
-    assert "not finite" in capsys.readouterr().err and not (tmp_path / "new.json").exists()
+    assert "is nan, outside" in capsys.readouterr().err and not (tmp_path / "new.json").exists()
