@@ -186,7 +186,7 @@ class Grid:
 
     def row_cells(self, suite: str) -> list[CellConfig]:
         """One cell per row (at seed 0), in table order: what a row is, whatever its seeds."""
-        return [c for c in self.with_row_seeds({i: (0,) for i in range(len(self.entries))}).cells(suite)]
+        return self.with_row_seeds({i: (0,) for i in range(len(self.entries))}).cells(suite)
 
     def to_dict(self) -> dict:
         """Everything needed to build the same cells in another process (``grid_from_dict``)."""
