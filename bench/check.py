@@ -14,7 +14,10 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.metrics import METRICS
 
-DEFAULT_TOLERANCES = {"psnr": 0.1, "ssim": 0.005, "miou": 0.01}
+
+def default_tolerances(metrics) -> dict[str, float]:
+    """{metric: its registered regression tolerance} (``register_metric(tolerance=...)``)."""
+    return {m: METRICS[m].tolerance for m in metrics}
 
 
 def values_from_results(results: list[dict], cell_ids: set[str] | None = None) -> dict[str, float]:
@@ -77,7 +80,7 @@ def compare(current: dict[str, float], baseline: dict[str, float], tolerances: d
         if cur is None:
             findings.append(Finding(key, base, None, "missing"))
             continue
-        tol = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
+        tol = tolerances.get(metric, METRICS[metric].tolerance)
         if not all(math.isfinite(v) for v in (base, cur, tol)) or tol < 0:
             findings.append(Finding(key, base, cur, "not finite"))
             continue
@@ -102,7 +105,7 @@ def render_findings(findings: list[Finding], tolerances: dict[str, float]) -> st
         slug, sigma, metric = f.key.split("|")
         cur = "–" if f.current is None else f"{f.current:.4f}"
         delta = "–" if f.current is None or f.status == "not finite" else f"{f.current - f.baseline:+.4f}"
-        tol = tolerances.get(metric, DEFAULT_TOLERANCES[metric])
+        tol = tolerances.get(metric, METRICS[metric].tolerance)
         lines.append(f"| {slug} | {sigma} | {metric} {'↑' if METRICS[metric].higher_is_better else '↓'} | "
                      f"{f.baseline:.4f} | {cur} | {delta} | {tol:g} | **{f.status}** |")
     return "\n".join(lines) + f"\n\n{head}\n"

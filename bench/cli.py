@@ -588,10 +588,10 @@ def _same_name(recorded, given) -> bool:
 def cmd_check(args) -> int:
     from bench.atomic import atomic_write_json
     from bench.check import (
-        DEFAULT_TOLERANCES,
         FAILING,
         compare,
         compare_fingerprints,
+        default_tolerances,
         fingerprints_from_results,
         read_baseline,
         render_findings,
@@ -600,15 +600,17 @@ def cmd_check(args) -> int:
     from bench.results import load_results, require_results
 
     baseline = None if args.update_baseline else read_baseline(args.baseline)
-    tolerances = {**DEFAULT_TOLERANCES, **(baseline or {}).get("tolerances", {})}
+    from bench.metrics import DEFAULT_METRICS, METRICS
+
+    tolerances = {**default_tolerances(DEFAULT_METRICS), **(baseline or {}).get("tolerances", {})}
     for item in args.tolerance:
         metric, _, tol = item.partition("=")
         try:
             value = float(tol)
         except ValueError:
             value = float("nan")
-        if metric not in DEFAULT_TOLERANCES or not math.isfinite(value) or value < 0:
-            raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(DEFAULT_TOLERANCES)} "
+        if metric not in METRICS or ":" in metric or not math.isfinite(value) or value < 0:
+            raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(METRICS)} "
                              "and TOL a finite number >= 0")
         tolerances[metric] = value
     grid = _grid(args)
@@ -624,6 +626,8 @@ def cmd_check(args) -> int:
         if bad:
             raise BenchError(f"not writing baseline {args.baseline}: {len(bad)} values are not finite ({bad[0]} = "
                              f"{current[bad[0]]}); a baseline with NaN would let any value pass")
+        scored = sorted({k.rsplit("|", 1)[1] for k in current})
+        tolerances = {**default_tolerances(scored), **tolerances}
         data = {"suite": args.suite, "grid": args.grid, "tolerances": tolerances, "values": current,
                 **({"fingerprints": prints} if prints else {})}
         if args.instrument is not False:
@@ -697,6 +701,17 @@ def cmd_list(args) -> int:
     print("objectives:")
     for name in OBJECTIVES:
         print(f"  {name:14s} {OBJECTIVES.get(name).description}")
+    from bench.metrics import DEFAULT_METRICS, METRICS
+
+    print(f"metrics (a grid's `metrics`; default {', '.join(DEFAULT_METRICS)}):")
+    for name in METRICS:
+        m = METRICS[name]
+        print(f"  {name:20s} {'↑' if m.higher_is_better else '↓'} {m.kind:4s} {m.description}")
+    from bench.degradations import DEGRADATIONS
+
+    print("degradations (a grid's [train] degradation, test_degradation; levels on the 0-255 scale):")
+    for name in DEGRADATIONS:
+        print(f"  {name:20s} {DEGRADATIONS[name].description}")
     print("suites: " + ", ".join(SUITES.names()))
     return 0
 

@@ -26,6 +26,8 @@ class TrainConfig:
     ema_decay: float = 0.0  # evaluate an exponential moving average of the weights (0: the last iterate)
     precision: str = "fp32"  # "fp32", "bf16" (autocast + channels_last) or "auto" (resolved per machine)
     arithmetic: str = "native"  # "native" or "exact": the same bits on every machine (bench.exact; fp32 only)
+    degradation: str = "gaussian"  # what training adds to the clean crops (bench.degradations), level ~ U(0, sigma_max)
+    degradation_params: tuple[tuple[str, object], ...] = ()  # its parameters over its registered defaults
 
     @property
     def bf16(self) -> bool:
@@ -47,6 +49,10 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, not {v!r}")
+        if not isinstance(self.degradation, str) or not self.degradation:
+            raise ValueError(f"degradation must be a registered degradation's name, not {self.degradation!r}")
+        if self.arithmetic == "exact" and self.degradation != "gaussian":
+            raise ValueError(f"arithmetic 'exact' trains with the gaussian degradation only, not {self.degradation!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, not {self.lr!r}")
         if not (math.isfinite(self.sigma_max) and 0 < self.sigma_max <= 255):
@@ -81,15 +87,23 @@ class CellConfig:
     # what tells this cell from another of its grid with the same backbone, objective and parameters (set by
     # ``Grid.cells`` where two would share a slug: "train.iterations=300"); in the slug, the label and the hash
     variant: tuple[str, ...] = ()
+    # the degradation of the test inputs when it is not the training one ("": the training degradation)
+    test_degradation: str = ""
+    test_degradation_params: tuple[tuple[str, object], ...] = ()
 
     def to_dict(self) -> dict:
-        """The configuration as JSON; the default protocol and arithmetic are left out, so cells measured before
-        they existed keep their hash. Exact cells name the revision of exact arithmetic that trains them."""
+        """The configuration as JSON; the default protocol, arithmetic and degradation are left out, so cells
+        measured before they existed keep their hash. Exact cells name the revision of exact arithmetic that trains
+        them."""
         d = json.loads(json.dumps(asdict(self)))
         if d["protocol"] == "ours":
             del d["protocol"]
         if not d["variant"]:
             del d["variant"]
+        if d["train"]["degradation"] == "gaussian" and not d["train"]["degradation_params"]:
+            del d["train"]["degradation"], d["train"]["degradation_params"]
+        if not d["test_degradation"]:
+            del d["test_degradation"], d["test_degradation_params"]
         if d["train"]["arithmetic"] == "native":
             del d["train"]["arithmetic"]
         else:
@@ -100,17 +114,43 @@ class CellConfig:
         canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
+    @property
+    def scored_degradation(self) -> tuple[str, tuple]:
+        """(name, params) of the degradation the test inputs have."""
+        if self.test_degradation:
+            return self.test_degradation, self.test_degradation_params
+        return self.train.degradation, self.train.degradation_params
+
+    def degradation_tag(self) -> str:
+        """"" for the paper's Gaussian noise, else "@<train>" or "@<train>-to-<test>" (with parameters)."""
+        def name(n: str, params: tuple) -> str:
+            return n.replace(":", ".") + "".join(f"-{k}={v}" for k, v in params)
+
+        train = name(self.train.degradation, self.train.degradation_params)
+        test = name(*self.scored_degradation)
+        if train == "gaussian" and test == "gaussian":
+            return ""
+        return f"@{train}" + (f"-to-{test}" if test != train else "")
+
     def slug(self) -> str:
-        """Readable address: backbone__objective[-param=value for non-default parameters]__s<seed> (a dotted
-        path's ``:`` as ``.``)."""
+        """Readable address: backbone__objective[-param=value for non-default parameters][@degradation]__s<seed>
+        (a dotted path's ``:`` as ``.``)."""
         name = f"{self.backbone}__{self.objective}".replace(":", ".")
         variant = "".join(f"-{v}" for v in self.variant).replace("/", "_")
-        return f"{name}{''.join(f'-{k}={v}' for k, v in self.changed_params())}{variant}__s{self.seed}"
+        changed = "".join(f"-{k}={v}" for k, v in self.changed_params())
+        return f"{name}{changed}{variant}{self.degradation_tag()}".replace("/", "_") + f"__s{self.seed}"
 
     def label(self) -> str:
-        """The table row's name: the objective with its non-default parameters, "d2sm (queue_size=128)"."""
+        """The table row's name: the objective with its non-default parameters, "d2sm (queue_size=128)"; trained on
+        another degradation than it is scored on: "l1 (trained on gaussian)"."""
         changed = [f"{k}={v}" for k, v in self.changed_params()] + list(self.variant)
+        if self.test_degradation and self.scored_degradation != (self.train.degradation, self.train.degradation_params):
+            changed.append(f"trained on {self.train.degradation}")
         return self.objective + (" (" + ", ".join(changed) + ")" if changed else "")
+
+    def group(self) -> str:
+        """The table group of the cell (``group_of``)."""
+        return group_of(self.to_dict())
 
     def changed_params(self) -> list[tuple[str, object]]:
         """The objective parameters that differ from the defaults registered now (sorted)."""
@@ -125,6 +165,20 @@ class CellConfig:
         return f"{self.slug()}-{self.cell_hash()}"
 
 
+def group_of(config: dict) -> str:
+    """The table group of a cell from its configuration (``CellConfig.to_dict``): its backbone, with
+    " @ <test degradation>(params)" when the test inputs are not the paper's Gaussian noise; rows scored on other
+    inputs are never compared with each other."""
+    train = config.get("train") or {}
+    if config.get("test_degradation"):
+        name, params = config["test_degradation"], config.get("test_degradation_params") or []
+    else:
+        name, params = train.get("degradation", "gaussian"), train.get("degradation_params") or []
+    if name == "gaussian" and not params:
+        return config["backbone"]
+    return f"{config['backbone']} @ {name}" + ("(" + ", ".join(f"{k}={v}" for k, v in params) + ")" if params else "")
+
+
 def freeze(v: object) -> object:
     """Lists (as JSON gives them back) -> tuples, recursively: configurations stay hashable."""
     return tuple(freeze(x) for x in v) if isinstance(v, list | tuple) else v
@@ -133,7 +187,8 @@ def freeze(v: object) -> object:
 def train_from_dict(t: dict) -> TrainConfig:
     """A ``TrainConfig`` from its JSON (``CellConfig.to_dict``'s ``train``; its ``exact_revision`` is not a field)."""
     fields = {k: v for k, v in t.items() if k != "exact_revision"}
-    return TrainConfig(**{**fields, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"])})
+    return TrainConfig(**{**fields, "betas": tuple(t["betas"]), "milestones": tuple(t["milestones"]),
+                          "degradation_params": freeze(t.get("degradation_params", ()))})
 
 
 def cell_from_dict(d: dict) -> CellConfig:
@@ -142,4 +197,5 @@ def cell_from_dict(d: dict) -> CellConfig:
                       test_sigmas=tuple(d["test_sigmas"]), seed=d["seed"],
                       backbone_kwargs=freeze(d.get("backbone_kwargs", ())),
                       objective_kwargs=freeze(d.get("objective_kwargs", ())), protocol=d.get("protocol", "ours"),
-                      variant=tuple(d.get("variant", ())))
+                      variant=tuple(d.get("variant", ())), test_degradation=d.get("test_degradation", ""),
+                      test_degradation_params=freeze(d.get("test_degradation_params", ())))

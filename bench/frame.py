@@ -4,11 +4,15 @@
     df = frame("results/runs", grid="paper-table1", seeds=[0, 1, 2])    # one row per (cell, seed, sigma, metric)
     images = image_frame("results/runs")                                # one row per (cell, seed, sigma, image)
 
-``frame`` columns: cell_id, slug, backbone, objective, label (the table row's name, as recorded), params (the
-effective objective parameters, JSON), seed, precision, sigma (str, "25"), metric (psnr | ssim | miou), value.
-``image_frame`` columns: cell_id, backbone, label, seed, sigma, image (its id), psnr, ssim, and the pixel counts
-``intersect.<class>``, ``union.<class>`` for the 19 classes (absent for results written before they were kept:
-their mIoU cannot be resampled, ``resamplable`` says so per row of ``frame``).
+``frame`` columns: cell_id, slug, backbone (the table group: the backbone, with " @ <degradation>" for cells scored
+on other inputs than Gaussian noise, ``bench.config.group_of``), objective, label (the table row's name, as recorded), params (the
+effective objective parameters, JSON), seed, precision, sigma (str, "25"), metric (a registered name: psnr, ssim,
+miou, ...: those the result was scored with), value.
+``image_frame`` columns: cell_id, backbone, label, seed, sigma, image (its id), one column per mean-kind metric
+(psnr, ssim, ...), and for each iou-kind metric the pixel counts ``<intersect key>.<class>``, ``<union key>.<class>``
+for the 19 classes (mIoU's: ``intersect.<class>``, ``union.<class>``; ``semantic_consistency.intersect.<class>``
+...). They are absent for results written before they were kept: their mIoU cannot be resampled, ``resamplable``
+says so per row of ``frame``.
 """
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.config import group_of
+from bench.results import scored_metrics
 from bench.synthcity.classes import CLASSES
 
-METRICS = ("psnr", "ssim", "miou")
+IMAGE_COLUMNS = ["cell_id", "backbone", "label", "seed", "sigma", "image"]
 FRAME_COLUMNS = ["cell_id", "slug", "backbone", "objective", "label", "params", "seed", "precision", "sigma",
                  "metric", "value", "resamplable"]
 
@@ -49,13 +55,22 @@ def frame(results_dir: Path | str | list[dict], grid=None, seeds: Iterable[int] 
     for r in _results(results_dir, suite, grid, seeds, precision):
         cfg = r["config"]
         for sigma, m in r["metrics"].items():
-            has_areas = "intersect" in m.get("per_image", {})
-            for metric in METRICS:
-                rows.append((r["cell_id"], r["slug"], cfg["backbone"], cfg["objective"], r["label"],
+            per = m.get("per_image", {})
+            for metric in scored_metrics(r):
+                rows.append((r["cell_id"], r["slug"], group_of(cfg), cfg["objective"], r["label"],
                              json.dumps(r.get("objective_params", {}), sort_keys=True), int(r["seed"]),
                              r.get("precision", "fp32"), str(sigma), metric, float(m[metric]),
-                             metric != "miou" or has_areas))
+                             all(k in per for k in per_image_keys(metric))))
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+
+def per_image_keys(metric: str) -> tuple[str, ...]:
+    """The keys of a result's ``per_image`` that hold ``metric``'s per-image data (its values, or its areas)."""
+    from bench.metrics import METRICS
+
+    if metric in METRICS and ":" not in metric and METRICS.get(metric).kind == "iou":
+        return METRICS.get(metric).area_keys
+    return (metric,)
 
 
 def image_frame(results_dir: Path | str | list[dict], grid=None, seeds: Iterable[int] | None = None,
@@ -67,19 +82,26 @@ def image_frame(results_dir: Path | str | list[dict], grid=None, seeds: Iterable
             per = m.get("per_image", {})
             if not per.get("ids"):
                 continue
-            part = pd.DataFrame({"image": per["ids"], "psnr": per["psnr"], "ssim": per["ssim"]})
-            for area in ("intersect", "union"):
-                if area in per:
-                    values = np.asarray(per[area], dtype=np.int64)
-                    part = pd.concat([part, pd.DataFrame(values, columns=[f"{area}.{c}" for c in CLASSES])], axis=1)
+            part = pd.DataFrame({"image": per["ids"]})
+            for metric in scored_metrics(r):
+                keys = per_image_keys(metric)
+                if keys == (metric,):
+                    if metric in per:
+                        part[metric] = per[metric]
+                    continue
+                for area in keys:
+                    if area in per:
+                        values = np.asarray(per[area], dtype=np.int64)
+                        part = pd.concat([part, pd.DataFrame(values, columns=[f"{area}.{c}" for c in CLASSES])],
+                                         axis=1)
             part.insert(0, "sigma", str(sigma))
             part.insert(0, "seed", int(r["seed"]))
             part.insert(0, "label", r["label"])
-            part.insert(0, "backbone", r["config"]["backbone"])
+            part.insert(0, "backbone", group_of(r["config"]))
             part.insert(0, "cell_id", r["cell_id"])
             parts.append(part)
     if not parts:
-        return pd.DataFrame(columns=["cell_id", "backbone", "label", "seed", "sigma", "image", "psnr", "ssim"])
+        return pd.DataFrame(columns=IMAGE_COLUMNS + ["psnr", "ssim"])
     return pd.concat(parts, ignore_index=True)
 
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.config import CellConfig, TrainConfig
+from bench.config import CellConfig, TrainConfig, freeze
 from bench.errors import BenchError
+from bench.metrics.registry import DEFAULT_METRICS, metric_names_from
 from bench.registry import Registry, UnknownNameError, unknown_name_message
 
 # A higher learning rate than the paper's 1e-4 and later halvings (50/75/90 %): the embedded suite trains
@@ -81,6 +82,9 @@ class Grid:
     plugins: tuple[str, ...] = ()  # what must be imported to build its cells (canonical: absolute paths for files)
     suite: str | None = None  # the suite a grid file asks for (the command line's --suite wins)
     protocol: str = "ours"  # measurement protocol of every cell (bench.protocol)
+    metrics: tuple[str, ...] = DEFAULT_METRICS  # what each cell is scored with (bench.metrics; not in the cell hash)
+    test_degradation: str = ""  # the test inputs' degradation when not the training one (bench.degradations)
+    test_degradation_params: Params = ()
 
     @property
     def pairs(self) -> tuple[tuple[str, str], ...]:
@@ -178,7 +182,8 @@ class Grid:
             train = train_with(grid.train[suite], dict(e.train), f"grid {self.name}, {e.backbone} x {e.objective}")
             out.append(CellConfig(suite=suite, backbone=backbone, objective=e.objective, train=train,
                                   test_sigmas=self.test_sigmas, seed=0, backbone_kwargs=bk, objective_kwargs=ok,
-                                  protocol=self.protocol))
+                                  protocol=self.protocol, test_degradation=self.test_degradation,
+                                  test_degradation_params=self.test_degradation_params))
         # variants are decided per row (at one seed), so a row's cells keep their slug whatever seeds other rows have
         rows = distinguish(out)
         return [dataclasses.replace(c, seed=s) for c, e in zip(rows, grid.entries, strict=True)
@@ -193,7 +198,9 @@ class Grid:
         return {"name": self.name, "description": self.description, "entries": [e.to_dict() for e in self.entries],
                 "test_sigmas": list(self.test_sigmas), "seeds": list(self.seeds),
                 "train": {s: json_ready(dataclasses.asdict(t)) for s, t in self.train.items()},
-                "plugins": list(self.plugins), "suite": self.suite, "protocol": self.protocol}
+                "plugins": list(self.plugins), "suite": self.suite, "protocol": self.protocol,
+                "metrics": list(self.metrics), "test_degradation": self.test_degradation,
+                "test_degradation_params": dict(self.test_degradation_params)}
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, object]:
@@ -238,7 +245,8 @@ def grid_from_dict(d: dict) -> Grid:
                       for e in d["entries"]),
                 tuple(float(s) for s in d["test_sigmas"]), tuple(d["seeds"]),
                 {s: train_from_dict(t) for s, t in d["train"].items()}, tuple(d["plugins"]), d.get("suite"),
-                d.get("protocol", "ours"))
+                d.get("protocol", "ours"), tuple(d.get("metrics", DEFAULT_METRICS)), d.get("test_degradation", ""),
+                _params(d.get("test_degradation_params", {})))
 
 
 def json_ready(v: Any) -> Any:
@@ -277,6 +285,12 @@ def train_with(base: TrainConfig, changes: dict, where: str) -> TrainConfig:
         if key not in TRAIN_FIELDS:
             raise UnknownNameError(unknown_name_message(f"training setting ({where})", key, TRAIN_FIELDS))
         current = getattr(base, key)
+        if key == "degradation_params":
+            if not isinstance(value, dict):
+                raise BenchError(f"training setting degradation_params ({where}): expected a table of the "
+                                 f"degradation's parameters, like {{quality = 50}}, not {value!r}")
+            values[key] = tuple(sorted((k, freeze(v)) for k, v in value.items()))
+            continue
         if isinstance(current, tuple) and isinstance(value, list | tuple):
             value = tuple(float(v) for v in value)
         elif isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -286,9 +300,14 @@ def train_with(base: TrainConfig, changes: dict, where: str) -> TrainConfig:
                              f"{current!r}, not {value!r}")
         values[key] = value
     try:
-        return replace(base, **values)
+        made = replace(base, **values)
     except ValueError as e:
         raise BenchError(f"training settings ({where}): {e}") from None
+    if "degradation" in values or "degradation_params" in values:
+        from bench.degradations import build_degradation
+
+        build_degradation(made.degradation, made.degradation_params)  # unknown names and parameters: one line
+    return made
 
 
 # --- overrides: --set key=value ------------------------------------------------------------------------------
@@ -303,12 +322,16 @@ def parse_value(text: str) -> Any:
 
 def apply_override(grid: Grid, item: str) -> Grid:
     """One ``--set`` item: ``train[.SUITE].FIELD=V``, ``objective[.NAME].PARAM=V``, ``backbone[.NAME].PARAM=V``,
-    ``seeds=[..]``, ``test_sigmas=[..]``. A parameter applies to every row whose objective (backbone) takes it;
+    ``seeds=[..]``, ``test_sigmas=[..]``, ``metrics=[..]``. A parameter applies to every row whose objective (backbone) takes it;
     an item that applies to no row is an error."""
     key, eq, text = item.partition("=")
     if not eq or not key:
         raise BenchError(f"--set {item!r}: expected KEY=VALUE, e.g. objective.weight=0.003 or train.iterations=1200")
     value, parts = parse_value(text), key.split(".")
+    if key == "metrics":
+        return replace(grid, metrics=metric_names_from(value, f"--set {item}"))
+    if key == "test_degradation":
+        return with_test_degradation(grid, value, grid.test_degradation_params, f"--set {item}")
     if key in ("seeds", "test_sigmas"):
         seq = value if isinstance(value, list) else [value]
         check = seeds_from if key == "seeds" else test_sigmas_from
@@ -334,7 +357,17 @@ def apply_override(grid: Grid, item: str) -> Grid:
                              f"parameter {param!r}")
         return replace(grid, entries=tuple(entries))
     raise BenchError(f"--set {item!r}: KEY must be train[.SUITE].FIELD, objective[.NAME].PARAM, "
-                     "backbone[.NAME].PARAM, seeds or test_sigmas")
+                     "backbone[.NAME].PARAM, seeds, test_sigmas or metrics")
+
+
+def with_test_degradation(grid: Grid, name: Any, params: Params, where: str) -> Grid:
+    """``grid`` scored on inputs of degradation ``name`` (registered; parameters checked): one line naming ``where``."""
+    from bench.degradations import build_degradation
+
+    if not isinstance(name, str) or not name:
+        raise BenchError(f"{where}: test_degradation must be a degradation's name (`bench list` names them)")
+    build_degradation(name, params)
+    return replace(grid, test_degradation=name, test_degradation_params=params)
 
 
 def _accepted(kind: str, name: str) -> set[str]:
@@ -346,8 +379,9 @@ def _accepted(kind: str, name: str) -> set[str]:
 
 # --- grid files ----------------------------------------------------------------------------------------------
 
-GRID_FILE_KEYS = ("name", "description", "plugins", "suite", "seeds", "test_sigmas", "backbones", "objectives",
-                  "products", "cells", "backbone_params", "objective_params", "train")
+GRID_FILE_KEYS = ("name", "description", "plugins", "suite", "seeds", "test_sigmas", "metrics", "test_degradation",
+                  "test_degradation_params", "backbones", "objectives", "products", "cells", "backbone_params",
+                  "objective_params", "train")
 
 
 def load_grid_file(path: Path) -> Grid:
@@ -358,6 +392,10 @@ def load_grid_file(path: Path) -> Grid:
         suite = "synthcity"                   # optional: the suite `bench run` uses unless --suite says otherwise
         seeds = [0]                           # optional
         test_sigmas = [25, 50]                # optional (default 25, 35, 50)
+        metrics = ["psnr", "ms_ssim", "miou"] # optional (default psnr, ssim, miou): registered metric names
+        test_degradation = "poisson_gaussian" # optional: score on other inputs than [train] degradation gives
+        [test_degradation_params]             # its parameters (optional)
+        read_slope = 2.18
         backbones = ["dncnn", "ffdnet"]       # every backbone x every objective ("*": every registered one)
         objectives = ["charbonnier", "l1"]
         [[products]]                          # more blocks of backbones x objectives (optional)
@@ -372,6 +410,7 @@ def load_grid_file(path: Path) -> Grid:
         eps = 1e-3
         [train]                               # TrainConfig fields over the suites' settings, every suite ...
         iterations = 400
+        degradation = "poisson_gaussian"      # what training adds (default gaussian); degradation_params = {...}
         [train.synthcity]                     # ... or one suite
         precision = "fp32"
     """
@@ -417,7 +456,14 @@ def load_grid_file(path: Path) -> Grid:
             raise UnknownNameError(unknown_name_message(f"suite in {where} [train]", suite, train))
     grid = Grid(data.get("name", path.stem), data.get("description", str(path)), tuple(entries),
                 test_sigmas_from(data.get("test_sigmas", [25.0, 35.0, 50.0]), f"{where}: test_sigmas"),
-                seeds_from(data.get("seeds", [0]), f"{where}: seeds"), train, plugins, data.get("suite"))
+                seeds_from(data.get("seeds", [0]), f"{where}: seeds"), train, plugins, data.get("suite"),
+                metrics=metric_names_from(data.get("metrics", list(DEFAULT_METRICS)), f"{where}: metrics"))
+    if "test_degradation" in data or "test_degradation_params" in data:
+        params = data.get("test_degradation_params", {})
+        if not isinstance(params, dict):
+            raise BenchError(f"{where}: test_degradation_params must be a table of the degradation's parameters")
+        grid = with_test_degradation(grid, data.get("test_degradation", grid.test_degradation or "gaussian"),
+                                     _params(params), where)
     for e in entries:  # unknown names and parameters fail here, naming the file
         _check_entry(e, where)
     named = {"objective_params": {e.objective for e in entries}, "backbone_params": {e.backbone for e in entries}}

@@ -80,6 +80,9 @@ class Registry(Generic[T]):
             return self._wrap(name, import_object(name, self.kind))
         raise UnknownNameError(unknown_name_message(self.kind, name, self._items) + DOTTED_HINT)
 
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
     def names(self) -> list[str]:
         """Registered names, in their ``order`` (then alphabetical)."""
         self.load()

@@ -18,15 +18,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.config import group_of
 from bench.errors import BenchError
 from bench.frame import frame, image_frame
-from bench.metrics import METRICS
+from bench.metrics import DEFAULT_METRICS, METRICS, ordered
+from bench.results import scored_metrics
 from bench.stats import ALPHA, N_BOOT, RowSample, SeedSpread, analyse_group
 from bench.synthcity.classes import CLASSES
 
-COLUMNS = ("psnr", "ssim", "miou")
-DIGITS = {"psnr": 2, "ssim": 4, "miou": 4}
-HEAD = {"psnr": "PSNR", "ssim": "SSIM", "miou": "mIoU"}
+COLUMNS = DEFAULT_METRICS  # the paper's columns; a table shows the metrics its results hold, in registry order
+
+
+class _ByMetric:
+    """``DIGITS["psnr"]`` -> 2, ``HEAD["miou"]`` -> "mIoU": a registered metric's attribute, looked up by name."""
+
+    def __init__(self, attr: str) -> None:
+        self.attr = attr
+
+    def __getitem__(self, metric: str):
+        return getattr(METRICS[metric], self.attr)
+
+
+DIGITS, HEAD = _ByMetric("digits"), _ByMetric("label")
 FORMATS = ("markdown", "csv", "latex", "html")
 REFERENCE = "l1"
 KEYS = ["backbone", "label", "sigma", "metric"]
@@ -42,25 +55,30 @@ def _order_key(backbone: str, label: str) -> tuple:
     from losses.registry import OBJECTIVES
     from models.registry import BACKBONES
 
-    return (BACKBONES.order(backbone), OBJECTIVES.order(label.split(" ")[0]), label)
+    name, _, degradation = backbone.partition(" @ ")  # a degradation's group after its backbone's Gaussian one
+    return (BACKBONES.order(name), degradation, OBJECTIVES.order(label.split(" ")[0]), label)
 
 
 def row_samples(images: pd.DataFrame, metric: str) -> dict[str, RowSample]:
     """The per-seed, per-image data of each label of one (backbone, sigma) for ``metric``; labels whose results
     lack per-image areas are left out of mIoU."""
     out = {}
-    inter = [f"intersect.{c}" for c in CLASSES]
-    union = [f"union.{c}" for c in CLASSES]
+    iou = METRICS[metric].kind == "iou"
+    inter_key, union_key = METRICS[metric].area_keys if iou else ("", "")
+    inter = [f"{inter_key}.{c}" for c in CLASSES]
+    union = [f"{union_key}.{c}" for c in CLASSES]
     for label, rows in images.groupby("label", sort=False):
         rows = rows.sort_values(["seed", "image"])
         seeds = rows["seed"].nunique()
-        if metric == "miou":
+        if iou:
             if inter[0] not in rows or rows[inter[0]].isna().any():
                 continue
             i = rows[inter].to_numpy(np.float64).reshape(seeds, -1, len(CLASSES))
             u = rows[union].to_numpy(np.float64).reshape(seeds, -1, len(CLASSES))
             out[label] = RowSample(areas=np.stack([i, u], axis=2))
         else:
+            if metric not in rows or rows[metric].isna().any():
+                continue
             out[label] = RowSample(values=rows[metric].to_numpy(np.float64).reshape(seeds, -1))
     return out
 
@@ -88,7 +106,7 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
         images = image_frame(cells)
         stats = []
         for (backbone, sigma), group in images.groupby(["backbone", "sigma"], sort=False):
-            for metric in COLUMNS:
+            for metric in ordered(df["metric"].unique()):
                 rows = row_samples(group, metric)
                 if not rows:
                     continue
@@ -100,11 +118,13 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
         if stats:
             out = out.merge(pd.DataFrame(stats).drop(columns=["value", "seeds"]), on=KEYS, how="left")
     refs = []
+    shown = set(out["metric"]) if len(out) else None  # the reference rows' values of the cells' metrics
     for r in results:
         if r.get("kind") == "reference":
+            names = [m for m in scored_metrics(r) if shown is None or m in shown]
             for name, by_sigma in r["metrics"].items():
                 refs += [{"backbone": "", "label": name, "sigma": str(s), "metric": m, "value": float(v[m]),
-                          "seeds": 1, "kind": "reference"} for s, v in by_sigma.items() for m in COLUMNS]
+                          "seeds": 1, "kind": "reference"} for s, v in by_sigma.items() for m in names]
     if refs:
         sigmas = set(out["sigma"]) if len(out) else None
         ref = pd.DataFrame(refs).drop_duplicates(KEYS, keep="last")
@@ -117,7 +137,7 @@ def _one_cell_per_row_and_seed(cells: list[dict]) -> None:
     averaged as if they were seeds of one objective: refused, naming both."""
     seen: dict[tuple, dict] = {}
     for r in cells:
-        key = (r["config"]["backbone"], r["label"], int(r["seed"]))
+        key = (group_of(r["config"]), r["label"], int(r["seed"]))
         other = seen.setdefault(key, r)
         if other["cell_id"] != r["cell_id"]:
             names = sorted(Path(x.get("_path", x["cell_id"])).parent.name or x["cell_id"] for x in (other, r))
@@ -140,7 +160,7 @@ def read_seed_spreads(path: Path) -> tuple[dict[tuple[str, str], SeedSpread], st
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise BenchError(f"--seed-spread {path}: expected {{\"source\", \"seeds\": N, \"std\": {{backbone: "
                          f"{{metric: std}}}}}} ({type(e).__name__}: {e})") from None
-    bad = [f"{b}/{m}" for (b, m), s in table.items() if m not in COLUMNS or not (np.isfinite(s.std) and s.std >= 0)]
+    bad = [f"{b}/{m}" for (b, m), s in table.items() if m not in METRICS or not (np.isfinite(s.std) and s.std >= 0)]
     if seeds < 2 or bad:
         raise BenchError(f"--seed-spread {path}: " + ("seeds must be >= 2" if seeds < 2 else
                          f"unknown metric or non-finite std: {', '.join(bad)}"))
@@ -164,7 +184,7 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     key = df.apply(lambda r: (1, (0, 0, ""), rank.get(r["label"], 2)) if r["kind"] == "reference"
                    else (0, _order_key(r["backbone"], r["label"]), 0), axis=1)
     sigma = df["sigma"].astype(float)
-    metric = df["metric"].map(COLUMNS.index)
+    metric = df["metric"].map(METRICS.order)
     return (df.assign(_k=key, _s=sigma, _m=metric).sort_values(["_k", "_s", "_m"], kind="stable")
             .drop(columns=["_k", "_s", "_m"]).reset_index(drop=True))
 
@@ -220,7 +240,7 @@ def wide_table(long: pd.DataFrame, ci: bool = False, paper: dict | None = None) 
     """Rows (kind, backbone, label) x columns "σ=25 PSNR ↑" ...: the table as text, cells "value (letters)" with
     the top group in ``**bold**``; paper rows under ours where ``paper`` has the value."""
     sigmas = sorted(long["sigma"].unique(), key=float)
-    cols = [(s, m) for s in sigmas for m in COLUMNS]
+    cols = [(s, m) for s in sigmas for m in ordered(long["metric"].unique())]
     headers = [f"σ={s} {HEAD[m]} {'↑' if METRICS[m].higher_is_better else '↓'}" for s, m in cols]
     rows, index = [], []
     seen_backbone = None
@@ -315,6 +335,11 @@ def render_report(results: list[dict], title: str, cell_ids: set[str] | None = N
               for m in r["metrics"].values() if "per_image" in m}
     notes = ["PSNR (dB) and SSIM on RGB in [0, 1] after uint8 quantisation; mIoU over the 19 Cityscapes "
              "classes as a fraction."]
+    others = [m for m in ordered(long["metric"].unique()) if m not in DEFAULT_METRICS]
+    if others:
+        said = {m: d for r in results for m, d in (r.get("metric_info") or {}).items()}
+        notes.append("; ".join(f"{HEAD[m]} ({'higher' if METRICS[m].higher_is_better else 'lower'} is better): "
+                               f"{said.get(m) or METRICS[m].description}" for m in others) + ".")
     if len(cells):
         imgs = "/".join(map(str, sorted(images))) + " " if images else ""
         notes.append("Letters: within a backbone group, rows that share a letter are not significantly different; "

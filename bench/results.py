@@ -4,9 +4,10 @@
 ``train.pth`` (the resumable training checkpoint) and ``log.txt``. Reference rows ("noisy input",
 "clean input") live in ``<results>/<suite>/reference-<hash>/``.
 
-``CellResult`` and ``ReferenceResult`` are the one definition of ``result.json`` (schema 2); ``write_result``
-the one writer; ``read_result`` validates a file against them (naming the file and the field) and reads
-schema 1 files as schema 2. Readers get the validated dict: the fields below, plus ``_path``.
+``CellResult`` and ``ReferenceResult`` are the one definition of ``result.json`` (schema 3: metrics keyed by their
+registered names, ``bench.metrics``, with ``metric_info`` naming what measured each); ``write_result`` the one
+writer; ``read_result`` validates a file against them (naming the file and the field) and reads schema 1 and 2 files
+as schema 3 (their metrics: psnr, ssim, miou). Readers get the validated dict: the fields below, plus ``_path``.
 """
 from __future__ import annotations
 
@@ -19,17 +20,17 @@ from typing import Any
 from bench.atomic import atomic_write_json
 from bench.errors import BenchError
 
-SCHEMA = 2
-READABLE_SCHEMAS = (1, 2)
+SCHEMA = 3
+READABLE_SCHEMAS = (1, 2, 3)
 RESULT_FILE = "result.json"
-METRIC_KEYS = ("psnr", "ssim", "miou")
-VALUE_RANGES = {"psnr": (0.0, float("inf")), "ssim": (-1.0, 1.0), "miou": (0.0, 1.0)}  # what a result may hold
+SCHEMA2_METRICS = ("psnr", "ssim", "miou")  # what every schema 1 and 2 result holds
 
 
 @dataclass(frozen=True)
 class CellResult:
-    """A finished cell. ``metrics``: {sigma ("25"): {"psnr", "ssim", "miou", "per_image", "per_class_iou",
-    "areas"}}; ``label``: the table row's name, fixed when the cell was written (the objective, with the
+    """A finished cell. ``metrics``: {sigma ("25"): {<metric name>: value, "per_image": {"ids", <metric name> | its
+    areas' keys: per-image values}, "per_class_iou", "areas", ...}}; ``metric_info``: {metric name: what measured
+    it}; ``label``: the table row's name, fixed when the cell was written (the objective, with the
     parameters that differed from the defaults registered then: "d2sm (queue_size=128)")."""
 
     cell_id: str
@@ -49,6 +50,7 @@ class CellResult:
     peak_rss_mb: float = 0.0
     run: dict = field(default_factory=dict)  # how it was run: val_every, plugins
     evaluation: dict = field(default_factory=dict)  # the data and evaluator it was scored with (bench.identity)
+    metric_info: dict = field(default_factory=dict)  # {metric: description}: the metrics scored, what measured them
     kind: str = "cell"
 
 
@@ -63,6 +65,7 @@ class ReferenceResult:
     created: str
     eval_seconds: float = 0.0
     evaluation: dict = field(default_factory=dict)  # the data and evaluator it was scored with (bench.identity)
+    metric_info: dict = field(default_factory=dict)  # {metric: description}
     kind: str = "reference"
 
 
@@ -85,11 +88,21 @@ def label_from_slug(slug: str) -> str:
 
 
 def _upgrade(data: dict) -> dict:
-    """Schema 1 -> 2: the label from the slug, no run options recorded."""
+    """Schema 1 -> 2: the label from the slug, no run options recorded. 2 -> 3: the three metrics every schema 2
+    result holds, as ``metric_info``."""
     if data.get("schema") == 1 and data.get("kind") == "cell":
         data = {**data, "label": label_from_slug(str(data.get("slug", ""))), "run": data.get("run", {})}
         data.setdefault("precision", data.get("config", {}).get("train", {}).get("precision", "fp32"))
+    if data.get("schema") in (1, 2):
+        data = {**data, "metric_info": {m: f"{m} (schema {data['schema']})" for m in SCHEMA2_METRICS}}
     return {**data, "schema": SCHEMA}
+
+
+def scored_metrics(result: dict) -> list[str]:
+    """The metrics a (validated) result holds, in the registry's order."""
+    from bench.metrics import ordered
+
+    return ordered(result.get("metric_info") or SCHEMA2_METRICS)
 
 
 _TYPES = {"str": str, "dict": dict, "int": int, "float": (int, float)}
@@ -122,14 +135,16 @@ def validate_result(data: Any, path: Path) -> dict:
                 raise BenchError(f"result file {path}: field 'config.{key}' is missing; {fix}")
         if not data["metrics"]:
             raise BenchError(f"result file {path}: field 'metrics' is empty (a cell scored at no sigma); {fix}")
+    if not data["metric_info"] or not all(isinstance(k, str) for k in data["metric_info"]):
+        raise BenchError(f"result file {path}: field 'metric_info' names no metric; {fix}")
+    ranges = _value_ranges(data["metric_info"])
     rows = data["metrics"].values() if kind == "reference" else [data["metrics"]]
     for by_sigma in rows:
         for sigma, m in (by_sigma.items() if isinstance(by_sigma, dict) else ()):
-            for key in METRIC_KEYS:
-                if not isinstance(m, dict) or not isinstance(m.get(key), int | float):
+            for key, (low, high) in ranges.items():
+                if not isinstance(m, dict) or not isinstance(m.get(key), int | float) or isinstance(m.get(key), bool):
                     raise BenchError(f"result file {path}: field 'metrics.{sigma}.{key}' is missing or not a "
                                      f"number; {fix}")
-                low, high = VALUE_RANGES[key]
                 if not low <= m[key] <= high:  # NaN fails too
                     raise BenchError(f"result file {path}: field 'metrics.{sigma}.{key}' is {m[key]}, outside "
                                      f"[{low}, {high}]; {fix}")
@@ -141,6 +156,14 @@ def validate_result(data: Any, path: Path) -> dict:
                                  f"{len(per[bad[0]]) if isinstance(per[bad[0]], list) else 'no'} entries for {n} "
                                  f"image ids; {fix}")
     return data
+
+
+def _value_ranges(names) -> dict[str, tuple[float, float]]:
+    """{metric: the closed range its values may take}; a metric no loaded code registers may hold any number."""
+    from bench.metrics import METRICS
+
+    return {n: (METRICS.get(n).range if n in METRICS and ":" not in n else (-float("inf"), float("inf")))
+            for n in names}
 
 
 def read_result(path: Path) -> dict:

@@ -22,8 +22,9 @@ from bench.cell_state import CHECKPOINT_FILE, CHECKPOINT_NOTE, FAILED_FILE, Cell
 from bench.config import CellConfig
 from bench.environment import environment, peak_rss_mb
 from bench.errors import BenchError
-from bench.evaluate import evaluate, identity_restore
+from bench.evaluate import evaluate, identity_restore, metric_descriptions
 from bench.grids import Grid
+from bench.metrics import DEFAULT_METRICS, get_metric
 from bench.precision import strict_fp32
 from bench.progress import bar
 from bench.results import RESULT_FILE, CellResult, ReferenceResult, check_writable, write_result
@@ -41,6 +42,9 @@ def reference_dirname(cells: list[CellConfig]) -> str:
     import json
 
     extra = {"protocol": cells[0].protocol} if cells[0].protocol != "ours" else {}
+    name, params = cells[0].scored_degradation
+    if (name, params) != ("gaussian", ()):  # Gaussian reference rows keep the folder they had
+        extra["degradation"] = [name, [list(p) for p in params]]
     key = json.dumps({"sigmas": cells[0].test_sigmas, "seed": cells[0].seed, **extra}, sort_keys=True)
     return f"reference-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
@@ -49,8 +53,10 @@ class Context:
     """What every cell of a run shares: the suite's data (in memory), its segmenter, its weights."""
 
     def __init__(self, suite: Suite, device: str, log: Callable[[str], None], val_every: int = 0,
-                 eval_batch: int | None = None, eval_tile: int = 0, loader_workers: int | None = None) -> None:
+                 eval_batch: int | None = None, eval_tile: int = 0, loader_workers: int | None = None,
+                 metrics: tuple[str, ...] = DEFAULT_METRICS) -> None:
         self.suite, self.device, self.log, self.val_every = suite, torch.device(device), log, val_every
+        self.metrics = tuple(metrics)
         self.loader_workers = loader_workers
         strict_fp32()
         self.eval = {"batch": eval_batch, "tile": eval_tile}  # restoration memory: images per batch, tile side
@@ -76,6 +82,21 @@ class Context:
         self.evaluation = evaluation_identity(root, {"train": train_split.samples, "val": self.val.samples}, seg)
         self.resources = Resources(features=self._features, lpips=self._lpips, segmenter=self._frozen_segmenter)
 
+    def score(self, restore, cell_or_settings, amp: bool = False, val=None, sigmas=None,
+              metrics: tuple[str, ...] | None = None) -> dict:
+        """``bench.evaluate.evaluate`` of ``restore`` on this run's val images, metrics and resources, at the test
+        settings of a cell (or reference rows): its sigmas, seed and protocol."""
+        from bench.degradations import build_degradation
+
+        c = cell_or_settings
+        return evaluate(restore, self.val if val is None else val, c.test_sigmas if sigmas is None else sigmas,
+                        c.seed, self.segmenter, self.device, amp=amp, protocol=c.protocol,
+                        metrics=self.metrics if metrics is None else metrics, resources=self.resources,
+                        degradation=build_degradation(*c.scored_degradation), **self.eval)
+
+    def metric_info(self, metrics: tuple[str, ...] | None = None) -> dict[str, str]:
+        return metric_descriptions(self.metrics if metrics is None else metrics, self.resources, self.device)
+
     def _features(self):
         path, width = self.suite.feature_files(self.log)
         self.weights["features"] = {"checkpoint": str(path), "sha256": sha256_file(path), "width": width}
@@ -91,7 +112,8 @@ class Context:
 
     def weights_for(self, objective: str) -> dict:
         """The weights a cell's numbers depend on: the evaluator's, and the loss networks its objective used."""
-        return {k: v for k, v in self.weights.items() if k == "segmenter" or k in objective_needs(objective)}
+        used = set(objective_needs(objective)) | ({"lpips"} if "lpips" in self.metrics else set())
+        return {k: v for k, v in self.weights.items() if k == "segmenter" or k in used}
 
 
 VAL_CURVE_IMAGES, VAL_CURVE_SIGMA = 16, 50.0
@@ -99,30 +121,46 @@ VAL_CURVE_IMAGES, VAL_CURVE_SIGMA = 16, 50.0
 
 def _curve_point(ctx: Context, model, cell: CellConfig) -> dict:
     """PSNR and mIoU at sigma 50 on the first val images: one point of the validation curve (Figure 5)."""
-    m = evaluate(model.restore, ctx.val_curve_images, (VAL_CURVE_SIGMA,), cell.seed, ctx.segmenter, ctx.device,
-                 amp=cell.train.bf16, protocol=cell.protocol, **ctx.eval)[f"{VAL_CURVE_SIGMA:g}"]
+    m = ctx.score(model.restore, cell, amp=cell.train.bf16, val=ctx.val_curve_images, sigmas=(VAL_CURVE_SIGMA,),
+                  metrics=("psnr", "miou"))[f"{VAL_CURVE_SIGMA:g}"]
     return {"psnr": m["psnr"], "miou": m["miou"]}
 
 
 def validate(cells: list[CellConfig]) -> None:
-    """Fail before any work on unknown backbone or objective names."""
+    """Fail before any work on unknown backbone, objective or degradation names, or on a grid whose cells are scored
+    under several degradations (its reference rows would be of one of them)."""
+    from bench.degradations import build_degradation
+
     for c in cells:
         BACKBONES.get(c.backbone)
         OBJECTIVES.get(c.objective)
+        build_degradation(*c.scored_degradation)
+    scored = sorted({f"{n}{dict(p) or ''}" for n, p in (c.scored_degradation for c in cells)})
+    if len(scored) > 1:
+        raise BenchError(f"this grid's cells are scored under {len(scored)} degradations ({', '.join(scored)}): a "
+                         "grid scores under one; set test_degradation, or split it into one grid per degradation")
 
 
 def run_reference(ctx: Context, cells: list[CellConfig], folder: Path) -> None:
+    """The reference rows at the cells' test settings, scored with the run's metrics (again, when a finished file
+    lacks one of them: no training is involved)."""
     if (folder / RESULT_FILE).is_file():
-        return
+        from bench.results import read_result, scored_metrics
+
+        if set(ctx.metrics) <= set(scored_metrics(read_result(folder / RESULT_FILE))):
+            return
+        ctx.log(f"reference rows: scored again for the metrics {', '.join(ctx.metrics)}")
     c = cells[0]
     t0 = time.time()
-    noisy = evaluate(identity_restore, ctx.val, c.test_sigmas, c.seed, ctx.segmenter, ctx.device, protocol=c.protocol)
-    clean = evaluate(None, ctx.val, (), c.seed, ctx.segmenter, ctx.device, protocol=c.protocol)["clean"]
+    noisy = ctx.score(identity_restore, c)
+    clean = ctx.score(None, c, sigmas=())["clean"]
     write_result(folder, ReferenceResult(
-        config={"suite": c.suite, "test_sigmas": list(c.test_sigmas), "seed": c.seed, "protocol": c.protocol},
+        config={"suite": c.suite, "test_sigmas": list(c.test_sigmas), "seed": c.seed, "protocol": c.protocol,
+                **({"degradation": [c.scored_degradation[0], dict(c.scored_degradation[1])]}
+                   if c.scored_degradation != ("gaussian", ()) else {})},
         metrics={"noisy input": noisy, "clean input": {f"{s:g}": clean for s in c.test_sigmas}},
         weights=ctx.weights, env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
-        evaluation=ctx.evaluation))
+        evaluation=ctx.evaluation, metric_info=ctx.metric_info()))
     ctx.log(f"reference rows written ({time.time() - t0:.1f} s)")
 
 
@@ -155,8 +193,7 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
         if not main:
             return None
         t0 = time.time()
-        metrics = evaluate(model.restore, ctx.val, cell.test_sigmas, cell.seed, ctx.segmenter, ctx.device,
-                           amp=cell.train.bf16, protocol=cell.protocol, **ctx.eval)
+        metrics = ctx.score(model.restore, cell, amp=cell.train.bf16)
         from bench.plugins import loaded
 
         result = CellResult(
@@ -165,13 +202,45 @@ def run_cell(ctx: Context, cell: CellConfig, folder: Path) -> dict | None:
             seed=cell.seed, precision=cell.train.precision, weights=ctx.weights_for(cell.objective),
             env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
             parameters=sum(p.numel() for p in model.parameters()), peak_rss_mb=peak_rss_mb(),
-            run={"val_every": ctx.val_every, "plugins": list(loaded()), "eval": ctx.eval}, evaluation=ctx.evaluation)
+            run={"val_every": ctx.val_every, "plugins": list(loaded()), "eval": ctx.eval}, evaluation=ctx.evaluation,
+            metric_info=ctx.metric_info())
         write_result(folder, result)
         (folder / FAILED_FILE).unlink(missing_ok=True)
         log("done")
         return json.loads(json.dumps(dataclasses.asdict(result)))
     finally:
         log_file.close()
+
+
+def add_metrics(ctx: Context, cell: CellConfig, folder: Path) -> list[str]:
+    """Score a finished cell with the run's metrics it lacks, from its saved weights (no training), and add them to
+    its ``result.json`` (atomically; the values it holds are kept as they are). Returns the metrics added."""
+    from bench.results import read_result, scored_metrics
+    from bench.train import load_trained_denoiser
+
+    result = read_result(folder / RESULT_FILE)
+    missing = tuple(m for m in ctx.metrics if m not in scored_metrics(result))
+    if not missing:
+        return []
+    model = load_trained_denoiser(result["config"], folder / CHECKPOINT_FILE).to(ctx.device)
+    t0 = time.time()
+    added = ctx.score(model.restore, cell, amp=cell.train.bf16, metrics=missing)
+    metrics = result["metrics"]
+    for sigma, new in added.items():
+        old = metrics.get(sigma)
+        if old is None or old.get("per_image", {}).get("ids") != new["per_image"]["ids"]:
+            raise BenchError(f"{folder / RESULT_FILE} was scored on other val images than this run's (sigma {sigma}):"
+                             " its metrics cannot be completed; use another --results folder")
+        per_image = {**new.pop("per_image"), **old["per_image"]}
+        new.pop("seconds", None)
+        metrics[sigma] = {**new, **old, "per_image": per_image}
+    fields = {f.name for f in dataclasses.fields(CellResult)}
+    data = {k: v for k, v in result.items() if k in fields}
+    data["metrics"], data["metric_info"] = metrics, {**result["metric_info"], **ctx.metric_info(missing)}
+    data["weights"] = {**result["weights"], **ctx.weights_for(cell.objective)}
+    data["eval_seconds"] = round(float(result.get("eval_seconds", 0.0)) + time.time() - t0, 2)
+    write_result(folder, CellResult(**data))
+    return list(missing)
 
 
 def select_shard(cells: list[CellConfig], shard: tuple[int, int] | None) -> list[CellConfig]:
@@ -226,7 +295,7 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
     ref = base / reference_dirname(cells)
     log(f"grid {grid.name} on {suite.name}: {len(cells)} cells, {len(done)} done, {len(todo)} to run"
         + (f", {len(failed_before)} failed" if failed_before else "") + f"; results in {base}")
-    ctx = Context(suite, device, log, val_every, eval_batch, eval_tile, loader_workers)
+    ctx = Context(suite, device, log, val_every, eval_batch, eval_tile, loader_workers, grid.metrics)
     from bench.identity import check_folder
 
     if rerun:  # recomputed: only the reference rows must be of this evaluation, or measured again
@@ -237,12 +306,18 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
             reset_cell_files(ref, (RESULT_FILE,))
     else:  # numbers made with another evaluator or data are never reused
         check_folder([ref] + [base / c.dirname() for c in done], ctx.evaluation)
-    if not todo and (ref / RESULT_FILE).is_file():
-        return len(done), 0, len(corrupt) + len(failed_before)
     if distributed.is_main():
         with CellLock(ref) as lock:
             if lock.acquire():
                 run_reference(ctx, cells, ref)
+        for c in done:  # finished before the grid asked for a metric: scored with it from the saved weights
+            with CellLock(base / c.dirname()) as lock:
+                if lock.acquire():
+                    added = add_metrics(ctx, c, base / c.dirname())
+                    if added:
+                        log(f"{c.slug()}: scored with {', '.join(added)} from its saved weights (no training)")
+    if not todo:
+        return len(done), 0, len(corrupt) + len(failed_before)
     if distributed.world() == 1:  # under torchrun every rank must take the same cells in the same order
         todo = longest_first(todo, ctx.device, log)
     finished = failed = skipped = 0
@@ -272,7 +347,8 @@ def run_grid(grid: Grid, suite: Suite, results_root: Path, device: str = "cpu",
                     finished += 1
                     m = r["metrics"]
                     log(f"[{finished + failed}/{len(todo)}] {cell.slug()}: " + ", ".join(
-                        f"s{k} {v['psnr']:.2f} dB / {v['ssim']:.4f} / mIoU {v['miou']:.4f}" for k, v in m.items())
+                        f"s{k} " + " / ".join(f"{get_metric(n).label} {v[n]:.{get_metric(n).digits}f}"
+                                              for n in ctx.metrics) for k, v in m.items())
                         + f" ({time.time() - t0:.0f} s)")
                 except Interrupted:
                     raise  # not the cell's failure: its checkpoint is written, the next run resumes it

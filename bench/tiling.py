@@ -35,6 +35,7 @@ def restore_tiled(restore: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
             y1, x1 = min(y0 + step, h), min(x0 + step, w)
             ty0, tx0 = max(0, y0 - pad), max(0, x0 - pad)
             ty1, tx1 = min(h, y1 + pad), min(w, x1 + pad)
-            part = restore(noisy[..., ty0:ty1, tx0:tx1], sigma)
+            level = sigma if sigma.dim() == 1 else sigma[..., ty0:ty1, tx0:tx1]  # a per-pixel map is tiled too
+            part = restore(noisy[..., ty0:ty1, tx0:tx1], level)
             out[..., y0:y1, x0:x1] = part[..., y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0]
     return out

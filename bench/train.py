@@ -7,6 +7,7 @@ replays the very batches an uninterrupted run would have drawn.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import time
@@ -22,7 +23,7 @@ from bench.atomic import atomic_write_bytes
 from bench.config import TrainConfig, cell_from_dict
 from bench.crops import crop_generator, random_crops
 from bench.errors import BenchError, first_line
-from bench.noise import add_train_noise, draw_train_sigma, to_unit
+from bench.noise import draw_train_sigma, to_unit
 from losses.base import Objective
 from models.base import Denoiser
 
@@ -73,16 +74,25 @@ class _StopSignals:
 
 def draw_batch(images: torch.Tensor, cfg: TrainConfig, seed: int, it: int, labels: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(clean (B, 3, c, c) in [0, 1], noisy, sigma (B,) on the 0-1 scale, labels (B, c, c) int64 or None).
+    """(clean (B, 3, c, c) in [0, 1], noisy, noise map (B,) on the 0-1 scale (Gaussian: the sigma) or (B, 1, c, c)
+    (a per-pixel degradation, ``bench.degradations``), labels (B, c, c) int64 or None).
 
     images: (N, 3, H, W) uint8, all training images in memory; labels: (N, H, W) uint8 train ids.
     """
     g = crop_generator(seed, it)
     crops, labs = random_crops(images, labels, cfg.batch, cfg.crop, g)
     clean = to_unit(crops)
-    sigma = draw_train_sigma(cfg.batch, cfg.sigma_max, g)
-    noisy = add_train_noise(clean, sigma, g, exact=cfg.arithmetic == "exact")
-    return clean, noisy, sigma, (labs.long() if labs is not None else None)
+    level = draw_train_sigma(cfg.batch, cfg.sigma_max, g)
+    noisy, noise_map = _degradation(cfg.degradation, cfg.degradation_params).draw_train(
+        clean, level, g, exact=cfg.arithmetic == "exact")
+    return clean, noisy, noise_map, (labs.long() if labs is not None else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _degradation(name: str, params: tuple):
+    from bench.degradations import build_degradation
+
+    return build_degradation(name, params)
 
 
 class TrainBatches(torch.utils.data.Dataset):

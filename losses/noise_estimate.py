@@ -13,8 +13,8 @@ import torch
 
 
 def asymmetric_loss(estimate: torch.Tensor, sigma: torch.Tensor, alpha: float = 0.3) -> torch.Tensor:
-    """estimate (B, C, H, W) and true sigma (B,) on the 0-1 scale -> scalar."""
-    true = sigma.view(-1, 1, 1, 1).to(estimate)
+    """estimate (B, C, H, W) and the true sigma, (B,) or a per-pixel (B, 1, H, W) map, on the 0-1 scale -> scalar."""
+    true = (sigma.view(-1, 1, 1, 1) if sigma.dim() == 1 else sigma).to(estimate)
     diff = estimate - true
     return ((alpha - (diff < 0).to(diff)).abs() * (diff * diff)).mean()  # products: exact arithmetic's IEEE ops
 

@@ -9,8 +9,8 @@ class Denoiser(nn.Module):
     """Base of every backbone.
 
     ``restore(noisy, sigma)``: noisy (B, 3, H, W) float (not clipped, about [0, 1]); sigma (B,) noise
-    std on the 0-1 scale (sigma/255), used by backbones with a noise-map input and ignored by blind
-    ones. Returns the restored (B, 3, H, W), same size as the input for any H, W.
+    std on the 0-1 scale (sigma/255), or a per-pixel std map (B, 1, H, W) where the degradation has one
+    (``bench.degradations``), used by backbones with a noise-map input and ignored by blind ones. Returns the restored (B, 3, H, W), same size as the input for any H, W.
     """
 
     takes_sigma: bool = False

@@ -32,10 +32,14 @@ class FFDNet(Denoiser):
         self.body = nn.Sequential(*layers)
 
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """noisy (B, C, H, W), sigma (B,) on the 0-1 scale -> restored (B, C, H, W)."""
+        """noisy (B, C, H, W), sigma (B,) or a per-pixel map (B, 1, H, W) on the 0-1 scale -> restored (B, C, H, W).
+        A map is averaged over each 2x2 block, the resolution FFDNet's noise-map channel has."""
         h, w = noisy.shape[-2:]
         x = F.pad(noisy, (0, w % 2, 0, h % 2), mode="replicate")
         x = F.pixel_unshuffle(x, 2)
-        level = sigma.to(x.dtype).view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
+        if sigma.dim() == 1:
+            level = sigma.to(x.dtype).view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
+        else:
+            level = F.avg_pool2d(F.pad(sigma.to(x.dtype), (0, w % 2, 0, h % 2), mode="replicate"), 2)
         x = self.body(torch.cat([x, level], 1))
         return F.pixel_shuffle(x, 2)[..., :h, :w]

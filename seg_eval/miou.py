@@ -12,6 +12,28 @@ from seg_eval import mmcv_compat  # noqa: F401  (before any mmseg import)
 from mmseg.evaluation.metrics import IoUMetric  # noqa: E402
 
 
+def image_areas(pred: torch.Tensor, reference: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    """(B, 4, K) float64 per-image areas (intersect, union, predicted, reference) per class, by IoUMetric's
+    ``intersect_and_union``; pred, reference: (B, H, W) integer train ids."""
+    if pred.shape != reference.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and reference {tuple(reference.shape)} differ in shape")
+    out = [torch.stack(IoUMetric.intersect_and_union(p.long(), r.long(), num_classes, ignore_index)).double()
+           for p, r in zip(pred, reference, strict=True)]
+    return torch.stack(out) if out else torch.zeros((0, 4, num_classes), dtype=torch.float64)
+
+
+def summarise_areas(areas: np.ndarray) -> dict:
+    """From (N, 4, K) per-image areas: "value" (mean IoU over classes with a union, a fraction), "per_class_iou"
+    (K, NaN where a class has no union), "pixel_accuracy" and the summed "areas" (intersect, union, pred, label)."""
+    total = np.asarray(areas, np.float64).reshape(-1, 4, areas.shape[-1]).sum(0)
+    iou = np.asarray(IoUMetric.total_area_to_metrics(*[torch.from_numpy(a) for a in total], metrics=["mIoU"])["IoU"],
+                     np.float64)
+    return {"value": float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan"), "per_class_iou": iou,
+            "pixel_accuracy": float(total[0].sum() / max(total[3].sum(), 1.0)),
+            "areas": {"intersect": total[0].tolist(), "union": total[1].tolist(), "pred": total[2].tolist(),
+                      "label": total[3].tolist()}}
+
+
 class IoUAccumulator:
     """Sums intersection / union / prediction / label areas per class over images."""
 

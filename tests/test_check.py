@@ -30,7 +30,8 @@ def _write_smoke_cell(root, psnr, prints=None):
     write_result(root / "synthcity" / cell.dirname(), CellResult(
         cell_id=cell.cell_hash(), slug=cell.slug(), label=cell.label(), config=cell.to_dict(),
         metrics=_result(psnr)["metrics"], train={"fingerprints": prints} if prints else {}, objective_params={},
-        seed=0, precision="fp32", weights={}, env={}, created="2026-01-01T00:00:00+00:00"))
+        seed=0, precision="fp32", weights={}, env={}, created="2026-01-01T00:00:00+00:00",
+        metric_info={m: m for m in ("psnr", "ssim", "miou")}))
     return cell
 
 

@@ -19,7 +19,8 @@ def _write(root, objective, seed, psnr, areas=True):
     write_result(root / "synthcity" / f"ffdnet_small__{objective}__s{seed}-{cell_id}", CellResult(
         cell_id=cell_id, slug=f"ffdnet_small__{objective}__s{seed}", label=objective,
         config={"backbone": "ffdnet_small", "objective": objective}, metrics=metrics, train={},
-        objective_params={"weight": 0.5}, seed=seed, precision="fp32", weights={}, env={}, created="2026"))
+        objective_params={"weight": 0.5}, seed=seed, precision="fp32", weights={}, env={}, created="2026",
+        metric_info={m: m for m in ("psnr", "ssim", "miou")}))
 
 
 def test_frame_is_tidy_and_image_frame_keeps_the_areas(tmp_path):

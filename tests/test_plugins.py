@@ -226,7 +226,7 @@ def test_old_results_still_read_and_label_their_rows_as_written(tmp_path):
     folder.mkdir(parents=True)
     (folder / "result.json").write_text(json.dumps(_schema1_cell()))
     [r] = load_results(tmp_path, "synthcity")
-    assert r["schema"] == 2 and r["label"] == "d2sm (queue_size=128)" and r["precision"] == "fp32"
+    assert r["schema"] == 3 and r["label"] == "d2sm (queue_size=128)" and r["precision"] == "fp32"
     assert "d2sm (queue_size=128)" in render_report([r], "old")
 
 

@@ -34,7 +34,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.check import DEFAULT_TOLERANCES, values_from_results
+from bench.check import values_from_results
+from bench.metrics import METRICS, ordered
 
 
 def json_dumps(v) -> str:
@@ -42,7 +43,16 @@ def json_dumps(v) -> str:
 
     return json.dumps(v, sort_keys=True)
 
-BOUNDS = {"psnr": 0.15, "ssim": 0.005, "miou": 0.015}
+BOUNDS = {"psnr": 0.15, "ssim": 0.005, "miou": 0.015}  # another metric's bound: its registered tolerance
+
+
+def bound(metric: str) -> float:
+    return BOUNDS.get(metric, METRICS[metric].tolerance)
+
+
+def metrics_of(by_run: dict) -> list[str]:
+    """The metrics the runs' values hold, in the registry's order."""
+    return ordered({k.rsplit("|", 1)[1] for vals in by_run.values() for k in vals})
 
 
 def parse_machine(text: str) -> dict[str, str]:
@@ -103,7 +113,7 @@ def spread(by_threads: dict) -> dict:
     counts = list(by_threads)
     keys = set.intersection(*(set(v) for v in by_threads.values()))
     out: dict[str, dict[str, float]] = {"thread_rms_diff": {}, "thread_max_diff": {}, "seed_std": {}}
-    for metric in DEFAULT_TOLERANCES:
+    for metric in metrics_of(by_threads):
         diffs = [by_threads[a][k] - by_threads[b][k] for k in keys if k.endswith("|" + metric)
                  for i, a in enumerate(counts) for b in counts[i + 1:]]
         out["thread_rms_diff"][metric] = math.sqrt(statistics.fmean(d * d for d in diffs))
@@ -165,21 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         rule = (f"tolerance = max({args.factor:g} x the largest difference between runs (thread counts, stand-in "
                 "machines; same cell, seed and sigma), the instrument's resolution), rounded up to 1e-4: exact "
                 "arithmetic trains the same weights in every run")
-        tolerances = {m: max(RESOLUTION[m], math.ceil(args.factor * s["thread_max_diff"][m] * 1e4) / 1e4)
-                      for m in DEFAULT_TOLERANCES}
+        tolerances = {m: max(RESOLUTION.get(m, 1e-4), math.ceil(args.factor * s["thread_max_diff"][m] * 1e4) / 1e4)
+                      for m in metrics_of(by_run)}
     else:
         rule = (f"tolerance = {args.factor:g} x RMS of the differences between runs (thread counts, stand-in "
                 "machines; same cell, seed and sigma), rounded up to 1e-4")
-        tolerances = {m: math.ceil(args.factor * s["thread_rms_diff"][m] * 1e4) / 1e4 for m in DEFAULT_TOLERANCES}
+        tolerances = {m: math.ceil(args.factor * s["thread_rms_diff"][m] * 1e4) / 1e4 for m in metrics_of(by_run)}
     print(f"\ngrid {args.grid} ({'exact' if exact else 'native'} arithmetic), seeds {args.seeds}, runs "
           + "; ".join(f"{n}{' ' + ' '.join(f'{k}={v}' for k, v in env.items()) if env else ''}"
                       for n, (_, env) in runs.items()))
     print(f"| metric | RMS run diff | max run diff | mean seed std | tolerance (x{args.factor:g}) | bound |")
     print("|---|---:|---:|---:|---:|---:|")
-    for m in DEFAULT_TOLERANCES:
+    for m in metrics_of(by_run):
         print(f"| {m} | {s['thread_rms_diff'][m]:.4f} | {s['thread_max_diff'][m]:.4f} | {s['seed_std'][m]:.4f} | "
-              f"{tolerances[m]:.4f} | {BOUNDS[m]} |")
-    over = [m for m in tolerances if tolerances[m] > BOUNDS[m]]
+              f"{tolerances[m]:.4f} | {bound(m)} |")
+    over = [m for m in tolerances if tolerances[m] > bound(m)]
     if over:
         print(f"not stable enough: the tolerance of {', '.join(over)} exceeds its bound"
               + ("; nothing written" if args.strict else ""))

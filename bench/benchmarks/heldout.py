@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bench.paths import REPO_ROOT
-from bench.results import CellResult, write_result
+from bench.results import CellResult, read_result, write_result
 
 TEMPLATE = next((REPO_ROOT / "tests" / "fixtures" / "results" / "synthcity").glob("*/result.json"), None)
 GRID, SUITE, SHIFTED = "paper-table2", "synthcity", "d2sm_internal"
@@ -98,7 +98,7 @@ def separated(df: pd.DataFrame) -> dict[tuple[str, str], set[frozenset]]:
 
 def run(trials: int, seeds: int, effect: float = 0.0, template: Path | None = None, seed: int = 0) -> dict:
     """Null (``effect`` 0) or power trials: rates per (sigma, metric) family, over all families, and power."""
-    tpl = json.loads(Path(template or TEMPLATE).read_text())
+    tpl = read_result(Path(template or TEMPLATE))  # upgraded to the current schema
     rng = np.random.default_rng(seed)
     any_false, families, hits, tested = 0, 0, 0, 0
     for _ in range(trials):

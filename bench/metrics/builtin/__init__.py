@@ -1,0 +1,1 @@
+"""The built-in metrics, one module each (imported by the registry on first use)."""
