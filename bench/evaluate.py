@@ -74,7 +74,7 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
             noisy = clean + torch.stack([authors_noise(sigma, tuple(clean.shape[1:])) for _ in idx])
             level = torch.full((len(idx),), sigma / 255.0)
         else:
-            draws = [deg.draw_test(clean[j], sigma, test_generator(val.samples[i].image_id, sigma, seed))
+            draws = [deg.draw_test(clean[j], sigma, input_generator(val.samples[i].image_id, sigma, seed))
                      for j, i in enumerate(idx)]
             noisy, level = torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -82,7 +82,7 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
         yield RestoredBatch(idx, clean, labels, restored, quantize(restored).cpu(), clean_u8)
 
 
-def test_generator(image_id: str, level: float, seed: int) -> torch.Generator:
+def input_generator(image_id: str, level: float, seed: int) -> torch.Generator:
     """The generator of one val image's test input: seeded by (image id, level, seed) alone (``bench.noise``), so
     the input is the same whatever the batch or the order (every degradation draws from it: paired across them)."""
     return torch.Generator().manual_seed(eval_noise_seed(image_id, level, seed))

@@ -299,6 +299,10 @@ def train_with(base: TrainConfig, changes: dict, where: str) -> TrainConfig:
             raise BenchError(f"training setting {key} ({where}): expected a {type(current).__name__} like "
                              f"{current!r}, not {value!r}")
         values[key] = value
+    if isinstance(values.get("degradation"), str):  # an unknown name before what it would rule out
+        from bench.degradations import DEGRADATIONS
+
+        DEGRADATIONS.get(values["degradation"])
     try:
         made = replace(base, **values)
     except ValueError as e:
@@ -448,10 +452,11 @@ def load_grid_file(path: Path) -> Grid:
     if not entries:
         raise BenchError(f"{where}: no cells; give backbones and objectives, [[products]] or [[cells]]")
     train = dict(DEFAULT_TRAIN)
-    common = {k: v for k, v in data.get("train", {}).items() if not isinstance(v, dict)}
+    tables = ("degradation_params",)  # [train] keys whose value is a table; any other table is a suite's
+    common = {k: v for k, v in data.get("train", {}).items() if not isinstance(v, dict) or k in tables}
     for suite, base in train.items():
         train[suite] = train_with(base, {**common, **data.get("train", {}).get(suite, {})}, f"{where} [train]")
-    for suite in (k for k, v in data.get("train", {}).items() if isinstance(v, dict)):
+    for suite in (k for k, v in data.get("train", {}).items() if isinstance(v, dict) and k not in tables):
         if suite not in train:
             raise UnknownNameError(unknown_name_message(f"suite in {where} [train]", suite, train))
     grid = Grid(data.get("name", path.stem), data.get("description", str(path)), tuple(entries),
