@@ -160,3 +160,41 @@ def test_numbers_of_another_evaluator_or_data_are_never_reused(tmp_path):
     assert json.loads(path.read_text()) == other  # nothing changed
     assert run_grid(grid, _suite(), tmp_path, log=lambda *_: None, rerun=True) == (1, 1, 0)
     assert json.loads(path.read_text())["evaluation"] == original["evaluation"]
+
+
+def test_a_grid_of_another_degradation_with_a_plugin_metric_and_metrics_added_later(tmp_path):
+    """Train and score under poisson_gaussian with the example's plugin metric; later ask for two more metrics: the
+    finished cells are scored with them from their saved weights (no training), their old values kept bit for bit."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from bench.plugins import load_plugins
+
+    load_plugins([str(Path(__file__).parents[1] / "examples" / "gmsd.py")])
+    base = GRID.with_overrides(['train.degradation="poisson_gaussian"'])
+    grid = replace(base, metrics=("psnr", "gmsd", "miou"))
+    assert run_grid(grid, _suite(), tmp_path, log=lambda *_: None) == (0, 2, 0)
+    first = {r["slug"]: r for r in load_results(tmp_path, "synthcity") if r["kind"] == "cell"}
+    assert all("@poisson_gaussian" in s for s in first) and len(first) == 2
+    r = next(iter(first.values()))
+    assert set(r["metric_info"]) == {"psnr", "gmsd", "miou"} and "ssim" not in r["metrics"]["25"]
+    assert r["config"]["train"]["degradation"] == "poisson_gaussian"
+    ref = next(x for x in load_results(tmp_path, "synthcity") if x["kind"] == "reference")
+    assert ref["config"]["degradation"] == ["poisson_gaussian", {}]
+    logs: list[str] = []
+    more = replace(grid, metrics=("psnr", "gmsd", "miou", "ssim", "semantic_consistency"))
+    assert run_grid(more, _suite(), tmp_path, log=logs.append) == (2, 0, 0)
+    assert sum("from its saved weights (no training)" in line for line in logs) == 2
+    after = {r["slug"]: r for r in load_results(tmp_path, "synthcity") if r["kind"] == "cell"}
+    for slug, old in first.items():
+        new = after[slug]
+        assert set(new["metric_info"]) == {"psnr", "gmsd", "miou", "ssim", "semantic_consistency"}
+        assert new["train"] == old["train"] and new["created"] == old["created"]
+        for sigma in ("25", "50"):
+            for k in ("psnr", "gmsd", "miou"):
+                assert new["metrics"][sigma][k] == old["metrics"][sigma][k]
+                assert new["metrics"][sigma]["per_image"].get(k) == old["metrics"][sigma]["per_image"].get(k)
+            assert 0 < new["metrics"][sigma]["ssim"] <= 1 and 0 < new["metrics"][sigma]["semantic_consistency"] <= 1
+    text = render_report(list(after.values()) + [ref], "pg")
+    assert "ffdnet_small @ poisson_gaussian" in text and "SSIM" in text and "GMSD ↓" in text
+    assert "SC-mIoU" in text

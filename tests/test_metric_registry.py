@@ -196,3 +196,35 @@ def test_result_files_of_schema3_name_their_metrics(tmp_path):
     path.write_text(json.dumps({**raw, "schema": 3, "metric_info": {}}))
     with pytest.raises(BenchError, match="'metric_info' names no metric"):
         read_result(path)
+
+
+def test_the_example_gmsd_plugin_matches_a_scipy_implementation():
+    from scipy import ndimage
+
+    from bench.plugins import load_plugins
+
+    load_plugins([str(Path(__file__).parents[1] / "examples" / "gmsd.py")])
+    g = torch.Generator().manual_seed(5)
+    clean = torch.rand(2, 3, 64, 80, generator=g)
+    noisy = (clean + 0.05 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+    batch = MetricBatch(noisy, clean, noisy, clean, torch.zeros(2, 64, 80, dtype=torch.long))
+    ours = METRICS["gmsd"].compute(batch, MetricEnv())
+
+    def reference(x, y):  # Xue et al. 2014 with scipy: luminance, 2x2 mean pooling, Prewitt, valid region
+        def lum(a):
+            a = a.numpy().astype(np.float64)
+            yy = 0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2]
+            return yy.reshape(yy.shape[0] // 2, 2, yy.shape[1] // 2, 2).mean((1, 3))
+
+        def grad(a):
+            k = np.array([[1.0, 0.0, -1.0]] * 3) / 3.0
+            gx, gy = ndimage.correlate(a, k), ndimage.correlate(a, k.T)
+            return np.hypot(gx, gy)[1:-1, 1:-1]
+
+        c = 170.0 / 255.0**2
+        md, mr = grad(lum(x)), grad(lum(y))
+        return ((2 * mr * md + c) / (mr**2 + md**2 + c)).std()
+
+    for i in range(2):
+        assert float(ours[i]) == pytest.approx(reference(noisy[i], clean[i]), rel=1e-5)
+    assert float(METRICS["gmsd"].compute(MetricBatch(clean, clean, clean, clean, batch.labels), MetricEnv())[0]) == 0
