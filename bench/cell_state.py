@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.results import RESULT_FILE, read_result
 
 LOCK_FILE = "lock"

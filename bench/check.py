@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.metrics import METRICS
 
 
@@ -41,7 +41,7 @@ def compare_fingerprints(current: dict[str, dict[str, str]], baseline: dict[str,
                          ) -> tuple[list[str], bool]:
     """Lines saying whether exact training reproduced the baseline's weights bit for bit, and whether it did (a cell
     of the baseline without fingerprints here counts as not reproduced)."""
-    from bench.exact import first_differing_step
+    from bench.base.exact import first_differing_step
 
     differ = []
     for slug, steps in sorted(baseline.items()):

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.atomic import atomic_write_bytes
-from bench.data import IMG_SUFFIX, LABEL_SUFFIX, list_split
-from bench.errors import BenchError
+from bench.base.atomic import atomic_write_bytes
+from bench.base.data import IMG_SUFFIX, LABEL_SUFFIX, list_split
+from bench.base.errors import BenchError
 
 LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
 EXPECTED_COUNTS = {"train": 2975, "val": 500}

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.paths import REPO_ROOT, default_results_root
 
 PAPER_TABLES = REPO_ROOT / "results" / "paper_tables.csv"
@@ -586,7 +586,7 @@ def _same_name(recorded, given) -> bool:
 
 
 def cmd_check(args) -> int:
-    from bench.atomic import atomic_write_json
+    from bench.base.atomic import atomic_write_json
     from bench.check import (
         FAILING,
         compare,
@@ -735,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
                 "list": cmd_list, "status": cmd_status, "cityscapes-labels": cmd_cityscapes_labels,
                 "doctor": cmd_doctor, "exec": cmd_exec, "export": cmd_export}[args.command](args)
     except BenchError as e:  # unknown names (UnknownNameError) included
-        from bench.train import Interrupted
+        from bench.base.errors import Interrupted
 
         if isinstance(e, Interrupted):
             print(f"interrupted: {e}", file=sys.stderr)

@@ -25,7 +25,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the global gradient norm to this (0: off)
     ema_decay: float = 0.0  # evaluate an exponential moving average of the weights (0: the last iterate)
     precision: str = "fp32"  # "fp32", "bf16" (autocast + channels_last) or "auto" (resolved per machine)
-    arithmetic: str = "native"  # "native" or "exact": the same bits on every machine (bench.exact; fp32 only)
+    arithmetic: str = "native"  # "native" or "exact": the same bits on every machine (bench.base.exact; fp32 only)
     degradation: str = "gaussian"  # what training adds to the clean crops (bench.degradations), level ~ U(0, sigma_max)
     degradation_params: tuple[tuple[str, object], ...] = ()  # its parameters over its registered defaults
 
@@ -68,7 +68,7 @@ class TrainConfig:
 SCHEDULES = ("multistep", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
 ARITHMETICS = ("native", "exact")
-# The revision of bench.exact's operations, part of an exact cell's identity: revision 2 made square roots, normal
+# The revision of bench.base.exact's operations, part of an exact cell's identity: revision 2 made square roots, normal
 # draws, SSIM's window and average pooling exact on every CPU (revision 1, unnamed in the hash, used MKL's sqrt).
 EXACT_REVISION = 2
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.atomic import sha256_file
-from bench.errors import BenchError
+from bench.base.atomic import sha256_file
+from bench.base.errors import BenchError
 
 Check = tuple[str, Callable[[], str]]  # (what, probe returning what was found; raises BenchError if missing)
 
@@ -84,7 +84,7 @@ def cityscapes_checks(opts, needs: set[str]) -> list[Check]:
 
         if not opts.data_root:
             raise BenchError("no --data-root (or CITYSCAPES_DATASET): the folder holding leftImg8bit/ and gtFine/")
-        from bench.data import check_split
+        from bench.base.data import check_split
 
         warnings: list[str] = []
         counts = validate(Path(opts.data_root), warnings.append, opts.label_root)

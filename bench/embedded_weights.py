@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.atomic import atomic_write_json, sha256_file
-from bench.errors import BenchError
+from bench.base.atomic import atomic_write_json, sha256_file
+from bench.base.errors import BenchError
 
 
 def digest_of(key: object) -> str:

@@ -12,14 +12,14 @@ from typing import NamedTuple
 
 import torch
 
-from bench.data import SplitData
+from bench.base.classes import CLASSES
+from bench.base.data import SplitData
+from bench.base.errors import BenchError
+from bench.base.noise import eval_noise_seed, quantize, to_unit
 from bench.degradations import DEFAULT_DEGRADATION, Degradation, build_degradation
 from bench.degradations.builtin.gaussian import Gaussian
-from bench.errors import BenchError
 from bench.metrics import DEFAULT_METRICS, MetricBatch, MetricEnv, MetricSpec, metric_specs
-from bench.noise import eval_noise_seed, quantize, to_unit
 from bench.protocol import shave
-from bench.synthcity.classes import CLASSES
 
 # restore(noisy (B, 3, H, W) float, sigma (B,) on the 0-1 scale) -> (B, 3, H, W) float
 RestoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -83,7 +83,7 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
 
 
 def input_generator(image_id: str, level: float, seed: int) -> torch.Generator:
-    """The generator of one val image's test input: seeded by (image id, level, seed) alone (``bench.noise``), so
+    """The generator of one val image's test input: seeded by (image id, level, seed) alone (``bench.base.noise``), so
     the input is the same whatever the batch or the order (every degradation draws from it: paired across them)."""
     return torch.Generator().manual_seed(eval_noise_seed(image_id, level, seed))
 

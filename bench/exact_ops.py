@@ -1,4 +1,4 @@
-"""Every aten operation that may run while a cell trains in exact arithmetic (``bench.exact``), why each gives the
+"""Every aten operation that may run while a cell trains in exact arithmetic (``bench.base.exact``), why each gives the
 same bits on every machine, and a dispatcher trace that holds a training run to that list.
 
 ``ExactTrace`` sees every aten call below Python (``TorchDispatchMode``). An operation outside the classes below
@@ -36,7 +36,7 @@ MOVEMENT = frozenset({
 IEEE = frozenset({"add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "abs", "sgn",
                   "relu", "relu_", "threshold_backward", "round", "round_", "pow", "_to_copy", "copy_"})
 
-# Sums whose terms are integers times one power of two, below 2^53 in all (bench.exact puts them on that grid):
+# Sums whose terms are integers times one power of two, below 2^53 in all (bench.base.exact puts them on that grid):
 # exact in float64 in any order.
 EXACT_SUMS = frozenset({"convolution", "convolution_backward", "sum"})
 

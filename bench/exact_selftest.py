@@ -40,9 +40,9 @@ def images() -> torch.Tensor:
 
 
 def run(arithmetic: str = "exact") -> dict[str, dict[str, str]]:
-    """{pair: {step: sha256 of the weights}} after steps 1, 10 and 12 (``bench.exact.fingerprint``); with
+    """{pair: {step: sha256 of the weights}} after steps 1, 10 and 12 (``bench.base.exact.fingerprint``); with
     ``arithmetic`` "native" the same recipe in native arithmetic, fingerprinted after the last step only."""
-    from bench.exact import fingerprint
+    from bench.base.exact import fingerprint
     from bench.train import build_for_training, train
     from losses import build_objective
 
@@ -68,7 +68,7 @@ def run_once(arithmetic: str = "exact") -> dict[str, dict[str, str]]:
 
 def compare(found: dict[str, dict[str, str]], committed: dict[str, dict[str, str]]) -> list[str]:
     """One line per pair whose fingerprints differ, naming the first step that differs; [] when all agree."""
-    from bench.exact import first_differing_step
+    from bench.base.exact import first_differing_step
 
     lines = []
     for name, steps in committed.items():

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.base.classes import CLASSES
 from bench.config import group_of
 from bench.results import scored_metrics
-from bench.synthcity.classes import CLASSES
 
 IMAGE_COLUMNS = ["cell_id", "backbone", "label", "seed", "sigma", "image"]
 FRAME_COLUMNS = ["cell_id", "slug", "backbone", "objective", "label", "params", "seed", "precision", "sigma",
@@ -107,7 +107,7 @@ def image_frame(results_dir: Path | str | list[dict], grid=None, seeds: Iterable
 
 def export(results_dir: Path | str, out: Path, fmt: str = "csv", **selection) -> list[Path]:
     """Write ``frame`` and ``image_frame`` as ``<out>/results.<fmt>`` and ``<out>/images.<fmt>`` (csv | parquet)."""
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
 
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench.base.errors import BenchError
+from bench.base.registry import Registry, UnknownNameError, unknown_name_message
 from bench.config import CellConfig, TrainConfig, freeze
-from bench.errors import BenchError
 from bench.metrics.registry import DEFAULT_METRICS, metric_names_from
-from bench.registry import Registry, UnknownNameError, unknown_name_message
 
 # A higher learning rate than the paper's 1e-4 and later halvings (50/75/90 %): the embedded suite trains
 # for ~10^3, not ~10^5, steps (measured: +1.2 dB at sigma 25 over the paper's 20/40/60/80 % at 600 steps; lr 3e-4

@@ -13,8 +13,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from bench.atomic import sha256_file
-from bench.errors import BenchError
+from bench.base.atomic import sha256_file
+from bench.base.errors import BenchError
 from bench.results import RESULT_FILE, read_result
 
 

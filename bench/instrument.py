@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 # The smallest step the instrument check resolves: a measured spread of exactly 0 (one machine, two thread counts)
 # cannot be a tolerance for another CPU, whose convolutions round differently and can move an 8-bit output value
@@ -115,7 +115,7 @@ def compare_data(recorded: dict[str, str] | None, found: dict[str, str]) -> list
 def freeze_cell(results_folder: Path, cell: dict, slug: str, baseline: Path) -> dict:
     """Write the scored weights of a finished cell beside ``baseline``; returns the ``frozen`` spec."""
     from bench.cell_state import CHECKPOINT_FILE
-    from bench.train import load_trained_denoiser
+    from bench.trained import load_trained_denoiser
 
     ckpt = results_folder / CHECKPOINT_FILE
     if not ckpt.is_file():

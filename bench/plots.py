@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.synthcity.classes import CLASSES, PALETTE
+from bench.base.classes import CLASSES, PALETTE
 
 
 def pareto_front(points: list[tuple[float, float]], intervals: list[tuple[tuple[float, float], tuple[float, float]]]
@@ -165,9 +165,9 @@ def plot_qualitative(results: list[dict], ctx, sigma: str, out: Path, cell_ids: 
     """Needs the cells' ``train.pth`` and a runner Context (val data, segmenter)."""
     import torch
 
+    from bench.base.noise import eval_noise, quantize, to_unit
     from bench.cell_state import CHECKPOINT_FILE
-    from bench.noise import eval_noise, quantize, to_unit
-    from bench.train import load_trained_denoiser
+    from bench.trained import load_trained_denoiser
 
     plt = _pyplot()
     clean_u8, _ = ctx.val[image_index]

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 _loaded_files: dict[Path, str] = {}
 _loaded: list[str] = []  # canonical specs imported in this process, in order

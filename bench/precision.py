@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.atomic import atomic_write_json
+from bench.base.atomic import atomic_write_json
 from bench.paths import cache_root
 
 # bf16 is chosen when its step takes at most this fraction of the fp32 step (below 1: a gain worth the rounding).
@@ -88,7 +88,7 @@ def auto_precision(device: str = "cpu", cache: Path | None = None) -> str:
 
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            from bench.errors import BenchError
+            from bench.base.errors import BenchError
 
             raise BenchError(f"--precision auto for {device} is decided where CUDA is visible, not on this host; "
                              "pass --precision bf16 or fp32 to submit from here")

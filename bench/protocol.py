@@ -21,7 +21,7 @@ def shave(x: torch.Tensor, protocol: str) -> torch.Tensor:
         return x
     h, w = x.shape[-2:]
     if h <= 2 * AUTHORS_SHAVE or w <= 2 * AUTHORS_SHAVE:
-        from bench.errors import BenchError
+        from bench.base.errors import BenchError
 
         raise BenchError(f"--protocol authors shaves {AUTHORS_SHAVE} px from each side before PSNR/SSIM; "
                          f"{h}x{w} images leave nothing (it is meant for Cityscapes' 2048x1024)")

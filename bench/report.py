@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.base.classes import CLASSES
+from bench.base.errors import BenchError
 from bench.config import group_of
-from bench.errors import BenchError
 from bench.frame import frame, image_frame
 from bench.metrics import DEFAULT_METRICS, METRICS, ordered
 from bench.results import scored_metrics
 from bench.stats import ALPHA, N_BOOT, RowSample, SeedSpread, analyse_group
-from bench.synthcity.classes import CLASSES
 
 COLUMNS = DEFAULT_METRICS  # the paper's columns; a table shows the metrics its results hold, in registry order
 

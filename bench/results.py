@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.atomic import atomic_write_json
-from bench.errors import BenchError
+from bench.base.atomic import atomic_write_json
+from bench.base.errors import BenchError
 
 SCHEMA = 3
 READABLE_SCHEMAS = (1, 2, 3)

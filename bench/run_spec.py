@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.grids import Grid, grid_from_dict
 from bench.suites import SuiteOptions
 
@@ -69,7 +69,7 @@ class RunSpec:
 
     def write(self, folder: Path) -> Path:
         """Write this spec as ``<folder>/spec-<key>.json`` (atomically); returns the path."""
-        from bench.atomic import atomic_write_json
+        from bench.base.atomic import atomic_write_json
 
         path = Path(folder) / f"spec-{self.key()}.json"
         atomic_write_json(path, self.to_dict())

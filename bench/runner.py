@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 
 from bench import distributed
-from bench.atomic import atomic_write_json, sha256_file
+from bench.base.atomic import atomic_write_json, sha256_file
+from bench.base.errors import BenchError
 from bench.cell_state import CHECKPOINT_FILE, CHECKPOINT_NOTE, FAILED_FILE, CellLock, cell_state
 from bench.config import CellConfig
 from bench.environment import environment, peak_rss_mb
-from bench.errors import BenchError
 from bench.evaluate import evaluate, identity_restore, metric_descriptions
 from bench.grids import Grid
 from bench.metrics import DEFAULT_METRICS, get_metric
@@ -216,7 +216,7 @@ def add_metrics(ctx: Context, cell: CellConfig, folder: Path) -> list[str]:
     """Score a finished cell with the run's metrics it lacks, from its saved weights (no training), and add them to
     its ``result.json`` (atomically; the values it holds are kept as they are). Returns the metrics added."""
     from bench.results import read_result, scored_metrics
-    from bench.train import load_trained_denoiser
+    from bench.trained import load_trained_denoiser
 
     result = read_result(folder / RESULT_FILE)
     missing = tuple(m for m in ctx.metrics if m not in scored_metrics(result))

@@ -25,7 +25,7 @@ def step_seconds(cell: CellConfig, device: torch.device) -> float:
     """Seconds of one training step of ``cell``'s backbone (L1 loss) on ``device``: the faster of two timed steps."""
     import contextlib
 
-    from bench.exact import exact_convolutions
+    from bench.base.exact import exact_convolutions
     from models import build_backbone
 
     cfg = cell.train

@@ -4,7 +4,7 @@ The first run over a split decodes every image and label once (validating each, 
 uint8 ``numpy`` memmaps under ``<cache>/decoded/<key>/`` (key: the files' paths, sizes and modification times), and
 marks the folder complete with a manifest written last. Training crops then read only the pages they touch, so a
 process's memory does not grow with the number of images, and later runs (and every worker) start at once. The
-views answer the indexing ``bench.crops.random_crops`` does, so batches are bit-identical to in-memory tensors:
+views answer the indexing ``bench.base.crops.random_crops`` does, so batches are bit-identical to in-memory tensors:
 exact resume and every seed's numbers are unchanged.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.data import Sample, read_image, read_label, too_large, undecodable
-from bench.errors import BenchError
+from bench.base.data import Sample, read_image, read_label, too_large, undecodable
+from bench.base.errors import BenchError
 
 
 def _read(path: Path, index) -> np.ndarray:
@@ -156,7 +156,7 @@ _VERIFIED: set[str] = set()  # decoded-cache folders this process has checked ag
 def _verify(folder: Path, meta: dict) -> None:
     """Every array of a decoded cache against the sha256 its manifest recorded when it was built, once per process:
     damaged bytes are refused with the way back instead of being scored."""
-    from bench.atomic import sha256_file
+    from bench.base.atomic import sha256_file
 
     if str(folder) in _VERIFIED:
         return
@@ -169,7 +169,7 @@ def _verify(folder: Path, meta: dict) -> None:
 
 
 def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> None:
-    from bench.atomic import atomic_write_json
+    from bench.base.atomic import atomic_write_json
 
     sizes = [_image_size(s.image_path) for s in samples]  # headers only
     t0 = time.time()
@@ -199,7 +199,7 @@ def _build(samples: list[Sample], folder: Path, log: Callable[[str], None]) -> N
     images.flush()
     labels.flush()
     del images, labels
-    from bench.atomic import sha256_file
+    from bench.base.atomic import sha256_file
 
     meta = {"count": len(samples), "seconds": round(time.time() - t0, 1),
             "sha256": {name: sha256_file(folder / name) for name in ("images.npy", "labels.npy")}}
@@ -247,7 +247,7 @@ class DecodedSplit:
 def decoded(root: Path, split: str, cache: Path, log: Callable[[str], None] = print, label_root: Path | None = None,
             limit: int | None = None) -> DecodedSplit:
     """``split`` of the dataset at ``root`` through the decoded cache (built once)."""
-    from bench.data import list_split
+    from bench.base.data import list_split
 
     samples = list_split(root, split, label_root)
     return DecodedSplit(samples, *decoded_split(samples, cache, log), limit=limit)

@@ -9,10 +9,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.base.errors import BenchError
+from bench.base.registry import Registry
 from bench.embedded_weights import EmbeddedWeights, digest_of
-from bench.errors import BenchError
 from bench.paths import REPO_ROOT, cache_root
-from bench.registry import Registry
 from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
 
 EMBEDDED_SEG_CONFIG = REPO_ROOT / "seg_eval" / "configs" / "synthcity_unet.py"
@@ -157,7 +157,7 @@ class SynthcitySuite(Suite):
         """Train the VGG19-topology feature network on synthcity (if absent or forced); write its manifest."""
         import torch
 
-        from bench.data import SplitData
+        from bench.base.data import SplitData
         from losses.train_features import train_feature_network
 
         weights = self.feature_weights()
@@ -191,7 +191,7 @@ class SynthcitySuite(Suite):
     def _measure(self, ckpt: Path, root: Path) -> dict:
         import torch
 
-        from bench.data import SplitData
+        from bench.base.data import SplitData
         from bench.evaluate import evaluate, identity_restore
         from seg_eval.segmenter import Segmenter
 

@@ -19,27 +19,18 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from bench import distributed
-from bench.atomic import atomic_write_bytes
-from bench.config import TrainConfig, cell_from_dict
-from bench.crops import crop_generator, random_crops
-from bench.errors import BenchError, first_line
-from bench.noise import draw_train_sigma, to_unit
+from bench.base.atomic import atomic_write_bytes
+from bench.base.crops import crop_generator, random_crops
+from bench.base.errors import BenchError, Interrupted, first_line  # noqa: F401 (Interrupted: raised here)
+from bench.base.noise import draw_train_sigma, to_unit
+from bench.config import TrainConfig
+from bench.trained import CKPT_FORMAT, read_checkpoint
 from losses.base import Objective
 from models.base import Denoiser
-
-CKPT_FORMAT = 1
 
 
 class TrainingDiverged(BenchError):
     """The loss became NaN or infinite."""
-
-
-class Interrupted(BenchError):
-    """SIGINT or SIGTERM stopped training after the current iteration, with a checkpoint written."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
 
 
 CHECKPOINT_MINUTES = 10.0  # a checkpoint at least this often, whatever checkpoint_every says
@@ -156,8 +147,8 @@ class TrainState:
 def lr_factor(cfg: TrainConfig, it: int) -> float:
     """The learning rate of step ``it`` (0-based) as a fraction of ``cfg.lr``: linear warm-up over
     ``cfg.warmup`` of the iterations, then ``multistep`` halvings at the milestones or a ``cosine`` to 0. In exact
-    arithmetic the cosine and the powers are ``bench.exact``'s (the C library's ``cos``/``pow`` may round otherwise)."""
-    from bench import exact
+    arithmetic the cosine and the powers are ``bench.base.exact``'s (the C library's ``cos``/``pow`` may round otherwise)."""
+    from bench.base import exact
 
     warm = round(cfg.warmup * cfg.iterations)
     if it < warm:
@@ -175,9 +166,9 @@ def lr_factor(cfg: TrainConfig, it: int) -> float:
 
 def make_state(model: Denoiser, cfg: TrainConfig) -> TrainState:
     """Adam, its learning-rate schedule and the weights' moving average (with ``cfg.arithmetic`` "exact": their
-    machine-independent versions, ``bench.exact``)."""
+    machine-independent versions, ``bench.base.exact``)."""
     if cfg.arithmetic == "exact":
-        from bench.exact import ExactAdam, ema_exact
+        from bench.base.exact import ExactAdam, ema_exact
 
         opt = ExactAdam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
         averaging = {"avg_fn": ema_exact(cfg.ema_decay)}
@@ -192,7 +183,7 @@ def make_state(model: Denoiser, cfg: TrainConfig) -> TrainState:
 def build_for_training(name: str, kwargs: dict, cfg: TrainConfig, seed: int) -> Denoiser:
     """The backbone ``name`` as a cell trains it: initialised after ``torch.manual_seed(seed)``, with the
     machine-independent samplers when ``cfg.arithmetic`` is "exact"."""
-    from bench.exact import exact_init
+    from bench.base.exact import exact_init
     from models import build_backbone
 
     torch.manual_seed(seed)
@@ -204,7 +195,7 @@ def _exact_arithmetic_problems(cfg: TrainConfig, model: Denoiser, objective: Obj
     """Why this training cannot run in exact arithmetic (None when it can, or is not asked to)."""
     if cfg.arithmetic != "exact":
         return None
-    from bench.exact import unsupported
+    from bench.base.exact import unsupported
 
     if world > 1:
         return "arithmetic 'exact' trains in one process (a distributed gradient sum rounds in the order it arrives)"
@@ -226,7 +217,7 @@ def save_checkpoint(state: TrainState, path: Path, objective: Objective | None =
                 "objective": objective.train_state() if objective is not None else {},
                 "torch_rng": torch.get_rng_state(), "extra": extra or {}}, buf)
     atomic_write_bytes(path, buf.getvalue())
-    from bench.atomic import atomic_write_json
+    from bench.base.atomic import atomic_write_json
 
     # what `bench status` shows without loading the weights: the iteration a resume starts from
     atomic_write_json(checkpoint_note(path), {"iteration": state.iteration, "time": time.time()})
@@ -238,17 +229,9 @@ def checkpoint_note(path: Path) -> Path:
     return Path(path).with_name(Path(path).name + ".json")
 
 
-def _read_checkpoint(path: Path) -> dict:
-    """A training checkpoint's dict, loaded with ``weights_only=True``; ValueError if not of this format."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("format") != CKPT_FORMAT:
-        raise ValueError(f"format {ckpt.get('format')!r}")
-    return ckpt
-
-
 def load_checkpoint(state: TrainState, path: Path, objective: Objective | None = None) -> dict:
     try:
-        ckpt = _read_checkpoint(path)
+        ckpt = read_checkpoint(path)
         state.model.load_state_dict(ckpt["model"])
         state.optimizer.load_state_dict(ckpt["optimizer"])
         state.scheduler.load_state_dict(ckpt["scheduler"])
@@ -262,30 +245,6 @@ def load_checkpoint(state: TrainState, path: Path, objective: Objective | None =
                          "delete it to retrain the cell from scratch") from None
     state.iteration = int(ckpt["iteration"])
     return ckpt.get("extra", {})
-
-
-def _scored_weights(ckpt: dict) -> dict[str, torch.Tensor]:
-    """The model weights a checkpoint's cell is scored with: its moving average's, else its last iterate's."""
-    if ckpt.get("evaluated") == "ema":
-        prefix = "module."
-        return {k[len(prefix):]: v for k, v in ckpt["ema"].items() if k.startswith(prefix)}
-    return ckpt["model"]
-
-
-def load_trained_denoiser(cell: dict, ckpt_path: Path) -> Denoiser:
-    """The denoiser of a cell (its ``config`` dict, as results hold it) with the weights that were scored
-    (the moving average where the cell kept one), in eval mode."""
-    from models import build_backbone
-
-    cfg = cell_from_dict(cell)
-    model = build_backbone(cfg.backbone, **dict(cfg.backbone_kwargs))
-    try:
-        ckpt = _read_checkpoint(ckpt_path)
-        model.load_state_dict(_scored_weights(ckpt))
-    except Exception as e:  # noqa: BLE001 - any failure means the file cannot be trusted
-        raise BenchError(f"training checkpoint {ckpt_path} is corrupt or does not match its cell "
-                         f"({first_line(e)})") from None
-    return model.eval()
 
 
 def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: TrainConfig, seed: int,
@@ -310,7 +269,7 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
 
     Returns a summary: iterations done in this call, seconds, the last logged loss terms; in exact arithmetic also
     ``fingerprints``, {iteration: sha256 of the training weights} after steps 1, 10, 100 and the last
-    (``bench.exact.fingerprint``), which another machine must reproduce bit for bit.
+    (``bench.base.exact.fingerprint``), which another machine must reproduce bit for bit.
     """
     if cfg.precision == "auto":
         raise ValueError("precision 'auto' must be resolved to fp32 or bf16 before training (bench.precision)")
@@ -332,11 +291,11 @@ def train(model: Denoiser, objective: Objective, images: torch.Tensor, cfg: Trai
         raise BenchError(problem)
     exact = cfg.arithmetic == "exact"
     if exact:
-        from bench.exact import clip_grad_norm_exact, exact_convolutions, fingerprint, fingerprint_steps
+        from bench.base.exact import clip_grad_norm_exact, exact_convolutions, fingerprint, fingerprint_steps
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     state = make_state(model, cfg)
     curve: list[dict] = []
-    prints: dict[str, str] = {}  # exact arithmetic: {iteration: sha256 of the weights} (bench.exact.fingerprint)
+    prints: dict[str, str] = {}  # exact arithmetic: {iteration: sha256 of the weights} (bench.base.exact.fingerprint)
     if ckpt_path.is_file():
         extra = load_checkpoint(state, ckpt_path, objective)
         curve, prints = list(extra.get("curve", [])), dict(extra.get("fingerprints", {}))

@@ -14,13 +14,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 
 class Objective(nn.Module):
     needs: frozenset[str] = frozenset()
     # True when the objective uses only convolutions, data movement, elementwise IEEE operations and means (whose
-    # gradient is a division), so that exact training arithmetic holds (bench.exact; tests/test_exact.py)
+    # gradient is a division), so that exact training arithmetic holds (bench.base.exact; tests/test_exact.py)
     exact_arithmetic: bool = False
 
     def forward(self, restored: torch.Tensor, clean: torch.Tensor, batch: dict | None = None

@@ -108,7 +108,7 @@ def image_patches(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
 class D2SMObjective(L1Objective):
     """L1 + w * divergence of the deep semantic statistics of restored vs clean images."""
 
-    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.base.exact)
 
     needs = frozenset({"features"})
 

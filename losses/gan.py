@@ -36,7 +36,7 @@ class PatchDiscriminator(nn.Module):
 
 @register_objective("gan", "L1 + w non-saturating GAN loss, PatchGAN discriminator trained alongside", order=80)
 class GANObjective(L1Objective):
-    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.base.exact)
     needs = frozenset()
 
     def __init__(self, weight: float = 0.01, d_lr: float = 2e-4, d_width: int = 32, l1_weight: float = 1.0, **noise_terms):

@@ -62,7 +62,7 @@ class LPIPSPackage(nn.Module):
 
         import lpips
 
-        from bench.errors import BenchError
+        from bench.base.errors import BenchError
         from losses.pretrained import load_state_dict_file
 
         if net != "alex":

@@ -15,7 +15,7 @@ from losses.registry import register_objective
 class PerceptualObjective(L1Objective):
     """L1 + w * mean |Phi_l(restored) - Phi_l(clean)| at one VGG layer (default conv3_2, before ReLU)."""
 
-    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.base.exact)
 
     needs = frozenset({"features"})
 
@@ -38,7 +38,7 @@ class PerceptualObjective(L1Objective):
 class LPIPSObjective(L1Objective):
     """L1 + w * mean LPIPS(restored, clean); the distance is the suite's (package or formula)."""
 
-    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.base.exact)
 
     needs = frozenset({"lpips"})
 
@@ -76,7 +76,7 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.1, eps:
 class ContextualObjective(L1Objective):
     """L1 + w * -log CX(Phi(restored), Phi(clean)) at conv3_2, h = 0.1 (Mechrez et al.)."""
 
-    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.base.exact)
 
     needs = frozenset({"features"})
     authors_params = {"center": "target_batch"}  # what --protocol authors sets (their center_by_T)

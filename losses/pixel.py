@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bench.metrics import ssim
+from bench.base.image_metrics import ssim
 from losses.base import Objective
 from losses.noise_estimate import asymmetric_loss, total_variation
 from losses.registry import register_objective
@@ -13,7 +13,7 @@ from losses.registry import register_objective
 @register_objective("l1", "mean absolute error", order=0)
 class L1Objective(Objective):
     """L1, the base term of every objective; optionally CBDNet's noise-estimate terms (elementwise operations and
-    means: exact arithmetic holds, ``bench.exact``; so does SSIM's below, its blur being two convolutions).
+    means: exact arithmetic holds, ``bench.base.exact``; so does SSIM's below, its blur being two convolutions).
 
     ``asymmetric_weight``/``tv_weight`` > 0 add CBDNet's asymmetric and total-variation terms on the
     backbone's noise estimate (``batch["extras"]["noise_map"]``; the paper's 0.5 and 0.05). Off by

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError, first_line
+from bench.base.errors import BenchError, first_line
 from losses.vgg import VGGFeatures
 
 # torchvision's file names (the hash suffix is part of the name torchvision checks).

@@ -5,7 +5,7 @@ Built-in objectives are the modules of ``losses/`` (imported on first lookup); o
 """
 from __future__ import annotations
 
-from bench.registry import FactoryRegistry
+from bench.base.registry import FactoryRegistry
 from losses.base import Objective, Resources
 
 OBJECTIVES = FactoryRegistry("objective", "losses", "d2sm_bench.objectives")

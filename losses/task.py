@@ -14,7 +14,7 @@ from losses.registry import register_objective
 
 @register_objective("cross_entropy", "L1 + w CE of the frozen segmenter on the restored image", order=50)
 class CrossEntropyObjective(L1Objective):
-    exact_arithmetic = False  # not verified to round alike on every machine (bench.exact)
+    exact_arithmetic = False  # not verified to round alike on every machine (bench.base.exact)
     needs = frozenset({"segmenter"})
     uses_labels = True
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.atomic import atomic_write_bytes
-from bench.crops import crop_generator, random_crops
-from bench.noise import to_unit
-from bench.optim import SmoothedStep, warmup_cosine
+from bench.base.atomic import atomic_write_bytes
+from bench.base.crops import crop_generator, random_crops
+from bench.base.noise import to_unit
+from bench.base.optim import SmoothedStep, warmup_cosine
 from losses.vgg import STAGES, VGGFeatures, stage_widths
 
 FEATURE_NET_VERSION = 1  # bump when this file or losses/vgg.py changes what the weights compute

@@ -65,7 +65,7 @@ class VGGFeatures(nn.Module):
         wanted = set(layers)
         unknown = wanted - set(LAYER_NAMES)
         if unknown:
-            from bench.registry import unknown_name_message
+            from bench.base.registry import unknown_name_message
 
             raise KeyError(unknown_name_message("VGG19 layer", sorted(unknown)[0], LAYER_NAMES))
         last = max(LAYER_NAMES.index(n) for n in wanted)

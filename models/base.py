@@ -15,7 +15,7 @@ class Denoiser(nn.Module):
 
     takes_sigma: bool = False
     # True when forward and backward use only convolutions, data movement and elementwise IEEE operations, so that
-    # ``TrainConfig.arithmetic = "exact"`` gives the same bits on every machine (bench.exact; tests/test_exact.py)
+    # ``TrainConfig.arithmetic = "exact"`` gives the same bits on every machine (bench.base.exact; tests/test_exact.py)
     exact_arithmetic: bool = False
 
     def restore(self, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ class CBDNet(Denoiser):
     initialisation, as the authors' code does. Measured on synthcity (cbdnet_small x l1, seeds 0-4, 1600 bf16
     steps): sigma-25 PSNR 27.77 +- 0.08 dB with "zero" against 27.40 +- 0.39 with "pytorch"."""
 
-    exact_arithmetic = True  # convolutions, ReLU, 2x2 average pools, sums (bench.exact)
+    exact_arithmetic = True  # convolutions, ReLU, 2x2 average pools, sums (bench.base.exact)
     legacy_defaults = {"residual_init": "pytorch"}  # cells measured before the parameter keep their hash
 
     def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), estimator_width: int = 32,

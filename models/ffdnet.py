@@ -19,7 +19,7 @@ from models.registry import register_backbone
                    width=32, depth=4)
 class FFDNet(Denoiser):
     takes_sigma = True
-    exact_arithmetic = True  # convolutions, ReLU, pixel shuffles, padding (bench.exact)
+    exact_arithmetic = True  # convolutions, ReLU, pixel shuffles, padding (bench.base.exact)
 
     def __init__(self, in_channels: int = 3, width: int = 96, depth: int = 12) -> None:
         super().__init__()

@@ -5,8 +5,8 @@ Built-in backbones are the modules of ``models/`` (imported on first lookup); ou
 """
 from __future__ import annotations
 
-from bench.errors import BenchError
-from bench.registry import FactoryRegistry
+from bench.base.errors import BenchError
+from bench.base.registry import FactoryRegistry
 from models.base import Denoiser
 
 BACKBONES = FactoryRegistry("backbone", "models", "d2sm_bench.backbones")

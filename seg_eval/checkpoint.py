@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError, first_line
+from bench.base.errors import BenchError, first_line
 
 
 def _allow_list() -> list:

@@ -16,7 +16,7 @@ import importlib.util
 import sys
 import types
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 MODELS_THAT_WORK = ("segformer", "fcn", "pspnet", "deeplabv3", "deeplabv3plus", "bisenetv1", "bisenetv2",
                     "fast_scnn", "cgnet", "stdc", "pidnet", "unet", "ocrnet", "upernet", "mobilenet_v2/v3")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.registry import unknown_name_message
+from bench.base.errors import BenchError
+from bench.base.registry import unknown_name_message
 
 # The documented default evaluator for the cityscapes suite: SegFormer-B0 runs on mmcv-lite (no compiled
 # ops), is light enough for CPU evaluation (0.66 s per 512x1024 forward on 2 cores) and strong on Cityscapes

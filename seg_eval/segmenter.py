@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from bench.atomic import sha256_file
-from bench.errors import BenchError
-from bench.synthcity.classes import CLASSES
+from bench.base.atomic import sha256_file
+from bench.base.classes import CLASSES
+from bench.base.errors import BenchError
 from seg_eval import mmcv_compat  # noqa: F401
 from seg_eval.checkpoint import load_checkpoint_file, state_dict_of
 

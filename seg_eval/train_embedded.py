@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from bench.atomic import atomic_write_bytes
-from bench.data import SplitData
-from bench.optim import SmoothedStep, warmup_cosine
-from bench.synthcity.classes import CLASSES, PALETTE
+from bench.base.atomic import atomic_write_bytes
+from bench.base.classes import CLASSES, PALETTE
+from bench.base.data import SplitData
+from bench.base.optim import SmoothedStep, warmup_cosine
 from seg_eval import mmcv_compat  # noqa: F401
 from seg_eval.segmenter import load_config, quiet_mmengine
 

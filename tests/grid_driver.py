@@ -94,7 +94,7 @@ def main() -> int:
         train_module.draw_batch = draw_then_signal
     grid = Grid("reliability", "test", product(("ffdnet_small",), tuple(args.objectives.split(","))),
                 test_sigmas=(25.0,), train={"synthcity": TRAIN})
-    from bench.train import Interrupted
+    from bench.base.errors import Interrupted
 
     try:
         before, finished, failed = run_grid(grid, suite(), args.results, device, log=lambda m: print(m, file=sys.stderr))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 # ---------------------------------------------------------------------------------------------- command line
 
@@ -177,7 +177,7 @@ def _bomb(path):
     ("label", _wrong_size, "sizes differ"),
 ])
 def test_every_file_of_a_split_is_checked_when_read(tmp_path, which, damage, message):
-    from bench.data import SplitData
+    from bench.base.data import SplitData
 
     pairs = _split(tmp_path)
     img, lab = pairs[1]  # the second pair: checking only the first file would miss it
@@ -187,7 +187,7 @@ def test_every_file_of_a_split_is_checked_when_read(tmp_path, which, damage, mes
     with pytest.raises(BenchError, match="sizes differ" if message == "sizes differ" else None) as e:
         data[1]
     assert message in str(e.value) and ("city_000001" in str(e.value))
-    from bench.data import check_split
+    from bench.base.data import check_split
 
     with pytest.raises(BenchError) as e:  # what doctor runs: the same refusal
         check_split(tmp_path, "val")
@@ -195,7 +195,7 @@ def test_every_file_of_a_split_is_checked_when_read(tmp_path, which, damage, mes
 
 
 def test_a_dangling_symlink_and_an_image_outside_a_city_folder_are_named(tmp_path):
-    from bench.data import list_split
+    from bench.base.data import list_split
 
     (img, _), _ = _split(tmp_path)
     stray = img.parent.parent / img.name
@@ -577,7 +577,7 @@ def test_a_damaged_precision_cache_is_measured_again(tmp_path, monkeypatch):
 
 
 def test_a_truncated_decoded_cache_manifest_is_refused_with_the_way_back(tmp_path):
-    from bench.data import list_split
+    from bench.base.data import list_split
     from bench.streaming import decoded_split
 
     _split(tmp_path / "data", split="train", n=2)

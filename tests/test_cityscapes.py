@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 # Real label ids, ignored ones included: unlabeled 0, ego vehicle 1, static 4, ground 6, parking 9, rail track 10,
 # guard rail 14, road 7, sidewalk 8, building 11, vegetation 21, sky 23, car 26, bicycle 33.
@@ -81,13 +81,13 @@ def _random_checkpoint(path, classes=None):
 
 
 def test_whole_path_runs_on_the_fixture_with_a_real_cityscapes_config(cityscapes, tmp_path):
+    from bench.base.classes import CLASSES
     from bench.cityscapes import make_train_ids
     from bench.config import TrainConfig
     from bench.grids import Grid, product
     from bench.results import load_results
     from bench.runner import run_grid
     from bench.suites import SuiteOptions, build_suite
-    from bench.synthcity.classes import CLASSES
 
     make_train_ids(cityscapes, log=lambda *_: None)
     ckpt = _random_checkpoint(tmp_path / "fast_scnn_random.pth", classes=list(CLASSES))
@@ -223,7 +223,7 @@ def test_a_read_only_dataset_gets_its_train_ids_elsewhere(cityscapes, tmp_path, 
     """cityscapes-labels --out DIR writes the train ids outside the dataset; --label-root DIR reads them there;
     a dataset that refuses the write says so (simulated: permissions do not bind root, which CI may be)."""
     import bench.cityscapes as cs
-    from bench.data import SplitData
+    from bench.base.data import SplitData
 
     original = cs.atomic_write_bytes
 

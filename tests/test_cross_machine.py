@@ -86,7 +86,7 @@ def test_the_measuring_chain_reproduces_the_committed_instrument_values():
 
 
 def test_a_modified_frozen_network_is_refused(tmp_path):
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from bench.instrument import load_frozen
 
     section = json.loads(BASELINE.read_text())["instrument"]

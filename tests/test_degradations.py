@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.base.noise import add_train_noise, draw_train_sigma, eval_noise
 from bench.degradations import DEGRADATIONS, build_degradation
 from bench.evaluate import input_generator
-from bench.noise import add_train_noise, draw_train_sigma, eval_noise
 
 
 def test_gaussian_is_the_noise_cells_were_trained_and_scored_on():
@@ -24,8 +24,8 @@ def test_gaussian_is_the_noise_cells_were_trained_and_scored_on():
     images = torch.randint(0, 256, (4, 3, 48, 48), dtype=torch.uint8)
     cfg = TrainConfig(batch=3, crop=32)
     clean_b, noisy_b, sigma_b, _ = draw_batch(images, cfg, 7, 5)
-    from bench.crops import crop_generator, random_crops
-    from bench.noise import to_unit
+    from bench.base.crops import crop_generator, random_crops
+    from bench.base.noise import to_unit
 
     g = crop_generator(7, 5)
     crops, _ = random_crops(images, None, 3, 32, g)
@@ -105,7 +105,7 @@ def test_test_inputs_do_not_depend_on_the_batch(tmp_path, name):
 
 
 def test_bad_degradations_are_one_line(tmp_path):
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from bench.grids import get_grid, load_grid_file
 
     with pytest.raises(BenchError, match="did you mean 'poisson_gaussian'"):

@@ -123,7 +123,7 @@ def test_list_and_help():
 
 
 def test_tampered_evaluator_weights_are_refused(tmp_path, monkeypatch):
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
 
     monkeypatch.setenv("D2SM_BENCH_CACHE", str(tmp_path / "own-cache"))  # never tamper with the shared test cache
     suite = _suite()
@@ -139,7 +139,7 @@ def test_numbers_of_another_evaluator_or_data_are_never_reused(tmp_path):
     the folder with one line (it used to say "1 done, 0 to run" and report the old numbers under the new name), and
     --rerun recomputes the cells. Results written before the identity existed keep working where their segmenter
     checkpoint is this one's."""
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from bench.results import RESULT_FILE
 
     grid = Grid("one", "test", product(("ffdnet_small",), ("l1",)), test_sigmas=(25.0,), train=GRID.train)

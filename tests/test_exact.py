@@ -1,4 +1,4 @@
-"""Exact training arithmetic (bench.exact): exact sums, the float32 result within rounding of PyTorch's, and the same
+"""Exact training arithmetic (bench.base.exact): exact sums, the float32 result within rounding of PyTorch's, and the same
 bits whatever the instruction set, the BLAS branch or the thread count."""
 import json
 import math
@@ -15,9 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.config import TrainConfig
-from bench.errors import BenchError
-from bench.exact import (
+from bench.base.errors import BenchError
+from bench.base.exact import (
     ExactAdam,
     clip_grad_norm_exact,
     exact_convolutions,
@@ -25,6 +24,7 @@ from bench.exact import (
     operand_bits,
     to_grid,
 )
+from bench.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -244,7 +244,7 @@ def _float32_samples() -> np.ndarray:
 def test_ieee_sqrt_is_the_correctly_rounded_square_root_of_every_sample():
     """The reference is the float64 square root rounded once to float32, which is the correctly rounded float32
     square root (the exact root of a float32 is never within 2^-39 relative of a float32 rounding midpoint)."""
-    from bench.exact import ieee_sqrt
+    from bench.base.exact import ieee_sqrt
 
     x = _float32_samples()
     want = np.sqrt(x.astype(np.float64)).astype(np.float32)
@@ -258,7 +258,7 @@ def test_exact_adams_step_is_ieee_arithmetic_bit_for_bit():
     """One ExactAdam step over 2^24 second moments (every mantissa in [1, 4), scaled), against the same update in
     numpy's IEEE float32 operations. It fails if the step takes torch.sqrt (MKL VML's vsSqrt on x86 CPUs: not
     correctly rounded on MKL's default branches), torch's pow or a fused multiply-add."""
-    from bench.exact import power
+    from bench.base.exact import power
 
     mant = np.arange(2**23, dtype=np.uint32)
     v = np.concatenate([mant | (127 << 23), mant | (128 << 23)]).view(np.float32) * np.float32(1e-6)
@@ -298,7 +298,7 @@ def test_torchs_elementwise_float32_ops_are_ieee_on_every_sample(op):
 
 
 def _log_scalar(u: float) -> float:
-    from bench.exact import _ODD_RECIPROCALS, LN2_HI, LN2_LO, _horner
+    from bench.base.exact import _ODD_RECIPROCALS, LN2_HI, LN2_LO, _horner
 
     m, e = math.frexp(u)
     if m < math.sqrt(0.5):
@@ -308,7 +308,7 @@ def _log_scalar(u: float) -> float:
 
 
 def _cos_scalar(u: float) -> float:
-    from bench.exact import _INV_FACTORIALS, _horner
+    from bench.base.exact import _INV_FACTORIALS, _horner
 
     a = abs(u - round(u))
     negate = a > 0.25
@@ -322,7 +322,7 @@ def _cos_scalar(u: float) -> float:
 def test_log_and_cos_are_plain_ieee_arithmetic_and_accurate():
     """The tensor versions equal the same formulas in Python floats (IEEE binary64, one rounding per operation) bit
     for bit, so no library function is in them; and they are within 5 units in the last place of numpy's."""
-    from bench.exact import cos_2pi, exp_scalar, log_unit
+    from bench.base.exact import cos_2pi, exp_scalar, log_unit
 
     rng = np.random.default_rng(4)
     u = np.concatenate([rng.uniform(0, 1, 3000), 2.0 ** -rng.uniform(0, 1070, 1000), [1.0, 0.5, 2**-1074, 0.25]])
@@ -336,7 +336,7 @@ def test_log_and_cos_are_plain_ieee_arithmetic_and_accurate():
 def test_exact_normals_are_standard_normal_and_exact_windows_match_the_native_one():
     from scipy import stats
 
-    from bench.exact import exact_randn, gaussian_window
+    from bench.base.exact import exact_randn, gaussian_window
     from bench.metrics import gaussian_window as native_window
 
     z = exact_randn((400_000,), torch.Generator().manual_seed(0))

@@ -95,7 +95,7 @@ def test_only_selects_rows_for_a_short_trial():
     assert cell.cell_hash() not in full  # a trial's length is part of its hash: it never passes for the real cell
     import pytest
 
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
 
     with pytest.raises(BenchError, match="no row of grid paper-table1 has that backbone"):
         get_grid("paper-table1").select(["backbone=dncnn"])

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bench.registry import UnknownNameError
+from bench.base.registry import UnknownNameError
 from losses import OBJECTIVES, build_objective
 
 PIXEL = ["l1", "ssim"]

@@ -46,7 +46,7 @@ class _Seg:
 
 
 def _val(tmp_path, n=3, size=(112, 144)):
-    from bench.data import SplitData
+    from bench.base.data import SplitData
 
     for i in range(n):
         rng = np.random.default_rng(i)
@@ -65,7 +65,7 @@ def test_every_builtin_through_the_one_compute_path(tmp_path, loss_resources):
     from pytorch_msssim import ms_ssim as ref_ms_ssim
     from skimage.metrics import peak_signal_noise_ratio
 
-    from bench.noise import eval_noise, quantize, to_unit
+    from bench.base.noise import eval_noise, quantize, to_unit
 
     val = _val(tmp_path)
     names = ("psnr", "ssim", "ms_ssim", "lpips", "miou", "semantic_consistency")
@@ -119,7 +119,7 @@ def test_the_segmenter_runs_only_for_metrics_that_need_it(tmp_path):
 
 
 def test_a_plugin_metric_is_one_function(tmp_path):
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
 
     @register_metric("mean_abs_error", higher_is_better=False, range=(0.0, 1.0), head="MAE", digits=5)
     def mae(batch: MetricBatch, env: MetricEnv) -> torch.Tensor:
@@ -163,7 +163,7 @@ def test_schema2_folders_report_byte_for_byte_as_before(tmp_path):
 
 
 def test_grid_metrics_are_checked_and_kept_out_of_the_cell_hash(tmp_path):
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from bench.grids import get_grid, grid_from_dict, load_grid_file
 
     smoke = get_grid("smoke")
@@ -181,7 +181,7 @@ def test_grid_metrics_are_checked_and_kept_out_of_the_cell_hash(tmp_path):
 
 
 def test_result_files_of_schema3_name_their_metrics(tmp_path):
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from bench.results import read_result, scored_metrics
 
     src = next((FIXTURES / "results" / "synthcity").glob("*/result.json"))

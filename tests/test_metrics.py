@@ -4,8 +4,8 @@ import torch
 from pytorch_msssim import ssim as msssim_ssim
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from bench.base.noise import quantize, to_unit
 from bench.metrics import psnr, ssim
-from bench.noise import quantize, to_unit
 
 
 def _pairs(real_images):

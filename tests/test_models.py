@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bench.registry import UnknownNameError
+from bench.base.registry import UnknownNameError
 from models import BACKBONES, build_backbone
 
 ALL = ["ffdnet", "ffdnet_small", "ffdnet_tiny", "cbdnet", "cbdnet_small", "sadnet", "sadnet_small"]

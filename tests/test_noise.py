@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.noise import add_train_noise, draw_train_sigma, eval_noise, quantize
+from bench.base.noise import add_train_noise, draw_train_sigma, eval_noise, quantize
 
 
 def test_eval_noise_is_a_function_of_id_sigma_seed():

@@ -242,7 +242,7 @@ def test_folding_batch_norm_keeps_the_function():
 
 
 def test_missing_imagenet_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from losses.pretrained import load_vgg, resolve_torchvision_weights
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

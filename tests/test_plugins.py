@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.grids import get_grid, load_grid_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -58,7 +58,7 @@ def test_contextual_centring_by_the_target_batch():
 
 
 def test_a_small_image_cannot_be_shaved():
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
 
     with pytest.raises(BenchError, match="shaves 64 px"):
         shave(torch.zeros(1, 3, 128, 256), "authors")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.base.errors import BenchError
 from bench.cell_state import CellLock, cell_state, lock_holder
-from bench.errors import BenchError
 from bench.results import load_results
 
 DRIVER = Path(__file__).with_name("grid_driver.py")

@@ -97,7 +97,7 @@ def test_a_missing_device_is_reported_where_the_job_runs(tmp_path, tiny_spec):
 
     import torch
 
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from bench.run_spec import execute
 
     if torch.cuda.is_available():

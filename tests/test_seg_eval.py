@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.suites import EMBEDDED_SEG_CONFIG
 
 
@@ -56,7 +56,7 @@ def _save_random_checkpoint(path, extra_meta=None):
 
     torch.manual_seed(0)
     seg = Segmenter(EMBEDDED_SEG_CONFIG, None)
-    from bench.synthcity.classes import CLASSES
+    from bench.base.classes import CLASSES
 
     torch.save({"meta": {"dataset_meta": {"classes": list(CLASSES)}, **(extra_meta or {})},
                 "state_dict": seg.model.state_dict()}, path)
@@ -123,7 +123,7 @@ def test_config_with_wrong_class_count_is_refused(tmp_path):
 
 def test_our_class_names_are_mmsegs_cityscapes_classes():
     """The class check on checkpoints compares with these names: they must be mmseg's own."""
-    from bench.synthcity.classes import CLASSES
+    from bench.base.classes import CLASSES
     from seg_eval import mmcv_compat  # noqa: F401
 
     from mmseg.datasets import CityscapesDataset

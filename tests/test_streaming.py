@@ -1,8 +1,8 @@
 """Training crops streamed from the decoded on-disk cache are the in-memory crops, bit for bit."""
 import torch
 
+from bench.base.data import SplitData
 from bench.config import TrainConfig
-from bench.data import SplitData
 from bench.streaming import decoded_split
 from bench.train import draw_batch
 
@@ -32,7 +32,7 @@ def test_images_of_different_sizes_train_and_score(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from bench.data import list_split
+    from bench.base.data import list_split
     from bench.evaluate import evaluate, identity_restore
     from bench.streaming import decoded
 
@@ -69,7 +69,7 @@ def test_a_damaged_decoded_cache_is_refused_where_it_is_read(tmp_path):
     import pytest
 
     from bench import streaming
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
     from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
 
     root = ensure_synthcity(SynthcitySpec(height=32, width=64, n_train=2, n_val=4), root=tmp_path / "data",

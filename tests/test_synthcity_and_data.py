@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data import SplitData, list_split
-from bench.errors import BenchError
-from bench.synthcity.classes import ID
+from bench.base.classes import ID
+from bench.base.data import SplitData, list_split
+from bench.base.errors import BenchError
 from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity, scene_rng
 from bench.synthcity.render import render_scene
 

@@ -41,7 +41,7 @@ def test_scoring_with_tiles_and_one_image_per_batch_gives_the_same_numbers(tmp_p
             d.mkdir(parents=True, exist_ok=True)
             suffix = "_leftImg8bit.png" if kind == "leftImg8bit" else "_gtFine_labelTrainIds.png"
             Image.fromarray(arr).save(d / f"c_{i:06d}_000019{suffix}")
-    from bench.data import SplitData
+    from bench.base.data import SplitData
 
     val = SplitData(tmp_path, "val")
     blur = lambda x, s: torch.nn.functional.avg_pool2d(x, 3, 1, 1)  # noqa: E731 - a local restorer

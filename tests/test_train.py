@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from bench.base.errors import BenchError
 from bench.config import TrainConfig
-from bench.errors import BenchError
 from bench.train import TrainingDiverged, batch_stream, draw_batch, train
 from losses import OBJECTIVES, build_objective
 from losses.base import Objective
@@ -137,7 +137,7 @@ def test_validation_curve_is_recorded_and_survives_a_resume(tmp_path):
 def test_a_trained_cell_is_rebuilt_from_its_config_and_checkpoint(tmp_path):
     """The weights come back exactly; another cell's configuration or a garbage file is refused."""
     from bench.config import CellConfig
-    from bench.train import load_trained_denoiser
+    from bench.trained import load_trained_denoiser
 
     kwargs = (("depth", 3), ("in_channels", 3), ("width", 8))
     cell = CellConfig(suite="synthcity", backbone="ffdnet_small", objective="l1", train=CFG, test_sigmas=(25.0,),
@@ -181,7 +181,7 @@ def test_ema_weights_are_scored_and_equal_a_hand_computed_average(tmp_path):
     iterates, w_ema <- d w_ema + (1 - d) w, started at the first iterate (torch's AveragedModel); the last iterate
     stays in the checkpoint for resuming."""
     from bench.config import CellConfig
-    from bench.train import load_trained_denoiser
+    from bench.trained import load_trained_denoiser
 
     cfg = TrainConfig(iterations=6, batch=2, crop=16, lr=1e-2, checkpoint_every=3, ema_decay=0.5)
     seen = []

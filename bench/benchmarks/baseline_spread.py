@@ -13,7 +13,7 @@ between two runs of one (cell, seed) is what the regression check must tolerate:
 
 - in native arithmetic, training amplifies rounding into differences the size of a seed's: tolerance per metric =
   ``--factor`` x the root mean square of those differences over every cell, seed and test sigma;
-- in exact arithmetic (``bench.exact``: every cell of the grid), the runs train the same weights to the bit (the
+- in exact arithmetic (``bench.base.exact``: every cell of the grid), the runs train the same weights to the bit (the
   script compares the cells' weight fingerprints and refuses to write a baseline otherwise) and only the measuring
   chain's rounding is left, as in the instrument check: tolerance = max(``--factor`` x the largest difference, the
   instrument's resolution of 1e-4). The baseline records the seed-0 cells' fingerprints (``bench check`` compares
@@ -129,7 +129,7 @@ def spread(by_threads: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.atomic import atomic_write_json
+    from bench.base.atomic import atomic_write_json
     from bench.precision import cpu_name
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

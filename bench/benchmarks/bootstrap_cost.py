@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from bench.synthcity.classes import CLASSES
+from bench.base.classes import CLASSES
 
 
 def synthetic_results(backbones: int = 3, objectives: int = 11, seeds: int = 1, images: int = 96,

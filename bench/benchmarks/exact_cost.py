@@ -1,4 +1,4 @@
-"""What exact arithmetic (``bench.exact``) costs: a training step (L1, Adam, clipping) in native fp32 and in exact
+"""What exact arithmetic (``bench.base.exact``) costs: a training step (L1, Adam, clipping) in native fp32 and in exact
 arithmetic, side by side, interleaved, one thread.
 
     python -m bench.benchmarks.exact_cost --backbones ffdnet_tiny ffdnet_small cbdnet_small --rounds 5
@@ -16,8 +16,8 @@ import time
 def _setup(backbone: str, arithmetic: str, batch: int, crop: int):
     import torch
 
+    from bench.base.exact import clip_grad_norm_exact, exact_convolutions
     from bench.config import TrainConfig
-    from bench.exact import clip_grad_norm_exact, exact_convolutions
     from bench.train import build_for_training, make_state
 
     cfg = TrainConfig(batch=batch, crop=crop, lr=1e-3, grad_clip=0.2, arithmetic=arithmetic)

@@ -33,10 +33,10 @@ def tiles(x: torch.Tensor) -> torch.Tensor:
 
 def restored_tiles(result: dict, ctx, sigma: float, raw: bool = False) -> torch.Tensor:
     """The cell's restorations of the val images at ``sigma`` (quantised, or its float output if ``raw``), as tiles."""
+    from bench.base.noise import to_unit
     from bench.cell_state import CHECKPOINT_FILE
     from bench.evaluate import restored_batches
-    from bench.noise import to_unit
-    from bench.train import load_trained_denoiser
+    from bench.trained import load_trained_denoiser
 
     model = load_trained_denoiser(result["config"], Path(result["_path"]).with_name(CHECKPOINT_FILE))
     batches = restored_batches(model.restore, ctx.val, sigma, result["config"]["seed"], ctx.device)

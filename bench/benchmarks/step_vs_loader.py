@@ -125,8 +125,8 @@ def train_rates(backbone: str, precision: str, images, device: torch.device, bat
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench.base.data import SplitData
     from bench.benchmarks.streaming_memory import make_tree
-    from bench.data import SplitData
     from bench.precision import resolve, strict_fp32
     from bench.streaming import decoded_split
 

@@ -40,8 +40,8 @@ def make_tree(root: Path, count: int, height: int, width: int) -> None:
 
 
 def _child(root: str, cache: str, steps: int, out) -> None:
+    from bench.base.data import SplitData
     from bench.config import TrainConfig
-    from bench.data import SplitData
     from bench.streaming import decoded_split
     from bench.train import draw_batch
 

@@ -94,10 +94,10 @@ def _train_and_score(key: tuple[str, int, float], backbone: str, backbone_kwargs
 def _noisy_psnr(sigmas: tuple[float, ...]) -> dict[str, float]:
     import torch
 
-    from bench.data import SplitData
+    from bench.base.data import SplitData
+    from bench.base.noise import to_unit
     from bench.evaluate import restored_batches
     from bench.metrics import psnr
-    from bench.noise import to_unit
     from bench.suites import SuiteOptions, SynthcitySuite
 
     val = SplitData(SynthcitySuite(SuiteOptions()).data_root(log=lambda *_: None), "val")

@@ -8,7 +8,7 @@ Every ``--every`` iterations both networks restore the first 16 synthcity val im
 root mean square of the difference of their outputs (on [0, 1]; its mean over each image and channel, the
 brightness part, beside it), and at the end both runs' PSNR/SSIM/mIoU on the whole val split and their difference.
 Another CPU or thread count perturbs a run by about that much at every step, so the end differences are what a
-regression check on a trained cell must tolerate unless training is machine-independent (``bench.exact``). With
+regression check on a trained cell must tolerate unless training is machine-independent (``bench.base.exact``). With
 ``--eps 0`` the two runs are identical in any arithmetic (a check of determinism). Runs are one thread each, side by
 side. Variants as ``bench.benchmarks.training_levers`` (``name:key=value,...``, ``backbone.NAME=value``).
 Not a test: numbers depend on the machine.

@@ -20,14 +20,14 @@ from typing import Any
 
 import torch
 
-from bench.registry import FactoryRegistry
+from bench.base.registry import FactoryRegistry
 
 DEFAULT_DEGRADATION = "gaussian"
 
 
 class Degradation:
     """Base class (see the module docstring). ``exact``: whether it has an exact-arithmetic training path
-    (``bench.exact``: the same bits on every CPU); only those may train cells with ``arithmetic = "exact"``."""
+    (``bench.base.exact``: the same bits on every CPU); only those may train cells with ``arithmetic = "exact"``."""
 
     exact: bool = False
 
@@ -50,7 +50,7 @@ def build_degradation(name: str, params: Any = ()) -> Degradation:
     DEGRADATIONS.get(name).check_params(params, f"degradation {name}")
     made = DEGRADATIONS.build(name, **params)
     if not isinstance(made, Degradation):
-        from bench.errors import BenchError
+        from bench.base.errors import BenchError
 
         raise BenchError(f"degradation {name} builds a {type(made).__name__}; derive it from "
                          "bench.degradations.Degradation")

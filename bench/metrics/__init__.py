@@ -4,7 +4,7 @@
 ``METRICS`` / ``register_metric`` / ``get_metric`` the registry (``bench.metrics.registry``). Each built-in metric is
 one module of ``bench/metrics/builtin/`` (psnr, ssim, ms_ssim, lpips, miou, semantic_consistency).
 """
-from bench.metrics.functional import gaussian_window, ms_ssim, psnr, ssim
+from bench.base.image_metrics import gaussian_window, ms_ssim, psnr, ssim
 from bench.metrics.registry import (
            DEFAULT_METRICS,
            METRICS,

@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from bench.errors import BenchError
-from bench.registry import Registry, import_submodules
+from bench.base.errors import BenchError
+from bench.base.registry import Registry, import_submodules
 
 KINDS = ("mean", "iou")
 NEEDS = ("prediction", "clean_prediction", "labels")

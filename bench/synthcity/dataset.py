@@ -2,7 +2,7 @@
 
 ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` (RGB) and
 ``gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_labelTrainIds.png`` (train ids, 255 ignore),
-so that one loader (bench.data) reads both suites.
+so that one loader (bench.base.data) reads both suites.
 """
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def renderer_digest() -> str:
     import hashlib
 
     here = Path(__file__).parent
-    text = "".join((here / name).read_text() for name in ("render.py", "classes.py"))
+    sources = (here / "render.py", here.parent / "base" / "classes.py")  # the classes moved, their text did not
+    text = "".join(p.read_text() for p in sources)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
@@ -107,7 +108,7 @@ def ensure_synthcity(spec: SynthcitySpec = SynthcitySpec(), root: Path | None = 
             if not _complete(out, spec):
                 _generate_into(out, base, spec, workers, log)
     except OSError as e:
-        from bench.errors import BenchError
+        from bench.base.errors import BenchError
 
         raise BenchError(f"cannot write the synthcity data under {base} ({e.strerror or e}): set D2SM_BENCH_CACHE to "
                          "a writable folder") from None
@@ -128,7 +129,7 @@ def _complete(out: Path, spec: SynthcitySpec) -> bool:
 
 def checksums(root: Path) -> dict[str, str]:
     """{path relative to ``root``: sha256} of every PNG under ``root``."""
-    from bench.atomic import sha256_file
+    from bench.base.atomic import sha256_file
 
     return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*.png"))}
 
@@ -141,7 +142,7 @@ def verify(out: Path) -> None:
     default suite); a changed, missing or extra file is an error naming it and the way back."""
     if out in _verified:
         return
-    from bench.errors import BenchError
+    from bench.base.errors import BenchError
 
     expected = json.loads((out / "manifest.json").read_text())["files"]
     actual = checksums(out)

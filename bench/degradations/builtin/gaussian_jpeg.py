@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.base.noise import quantize, to_unit
 from bench.degradations.registry import Degradation, register_degradation
-from bench.noise import quantize, to_unit
 
 
 def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
@@ -30,7 +30,7 @@ def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
 class GaussianJPEG(Degradation):
     def __init__(self, quality: int = 75) -> None:
         if not 1 <= int(quality) <= 95:
-            from bench.errors import BenchError
+            from bench.base.errors import BenchError
 
             raise BenchError(f"degradation gaussian_jpeg: quality must be in [1, 95], not {quality}")
         self.quality = int(quality)

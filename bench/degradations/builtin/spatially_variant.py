@@ -15,7 +15,7 @@ from bench.degradations.registry import Degradation, register_degradation
 class SpatiallyVariant(Degradation):
     def __init__(self, low: float = 0.5, high: float = 1.5) -> None:
         if not 0 <= low <= high:
-            from bench.errors import BenchError
+            from bench.base.errors import BenchError
 
             raise BenchError(f"degradation spatially_variant: need 0 <= low <= high, got low={low}, high={high}")
         self.low, self.high = float(low), float(high)

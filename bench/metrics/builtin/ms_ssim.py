@@ -1,10 +1,10 @@
-"""MS-SSIM (Wang et al. 2003): five scales, a 7 px window (``bench.metrics.functional.ms_ssim`` says why)."""
+"""MS-SSIM (Wang et al. 2003): five scales, a 7 px window (``bench.base.image_metrics.ms_ssim`` says why)."""
 from __future__ import annotations
 
 import torch
 
-from bench.errors import BenchError
-from bench.metrics.functional import ms_ssim as ms_ssim_fn
+from bench.base.errors import BenchError
+from bench.base.image_metrics import ms_ssim as ms_ssim_fn
 from bench.metrics.registry import MetricBatch, MetricEnv, register_metric
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.metrics.functional import ssim as ssim_fn
+from bench.base.image_metrics import ssim as ssim_fn
 from bench.metrics.registry import MetricBatch, MetricEnv, register_metric
 
 

@@ -19,9 +19,9 @@ def draw_train_sigma(batch: int, sigma_max: float, gen: torch.Generator) -> torc
 def add_train_noise(clean: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator, exact: bool = False
                     ) -> torch.Tensor:
     """clean (B, C, H, W) in [0, 1], sigma (B,) on the 0-1 scale -> noisy, not clipped. ``exact``: the normal
-    samples are drawn in float64 and rounded (the same bits on every instruction set; ``bench.exact``)."""
+    samples are drawn in float64 and rounded (the same bits on every instruction set; ``bench.base.exact``)."""
     if exact:
-        from bench.exact import exact_randn
+        from bench.base.exact import exact_randn
 
         noise = exact_randn(clean.shape, gen)
     else:

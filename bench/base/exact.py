@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 MANTISSA = 53  # float64: every integer up to 2^53 is exact
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("exact_arithmetic", default=False)

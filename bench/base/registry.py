@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 T = TypeVar("T")
 

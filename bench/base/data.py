@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.errors import BenchError, first_line
+from bench.base.errors import BenchError, first_line
 
 IMG_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelTrainIds.png"

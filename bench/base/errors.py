@@ -10,3 +10,11 @@ def first_line(e: BaseException) -> str:
     """The first line of an exception's message, or its type's name when the message is empty."""
     lines = str(e).strip().splitlines()
     return lines[0] if lines else type(e).__name__
+
+
+class Interrupted(BenchError):
+    """SIGINT or SIGTERM stopped training after the current iteration, with a checkpoint written."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum

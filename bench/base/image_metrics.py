@@ -17,10 +17,10 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
-    """(size,) normalised 1-D Gaussian. Under exact training arithmetic (``bench.exact``) it is
-    ``bench.exact.gaussian_window``, the same bits on every machine (``torch.exp`` is MKL VML's on CPUs, which rounds
+    """(size,) normalised 1-D Gaussian. Under exact training arithmetic (``bench.base.exact``) it is
+    ``bench.base.exact.gaussian_window``, the same bits on every machine (``torch.exp`` is MKL VML's on CPUs, which rounds
     per code branch)."""
-    from bench import exact
+    from bench.base import exact
 
     if exact.active():
         return exact.gaussian_window(size, sigma).to(device=device, dtype=dtype)
@@ -51,7 +51,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: in
         win = gaussian_window(win_size, win_sigma, x.device, dtype)
         c1, c2 = (k1 * data_range) * (k1 * data_range), (k2 * data_range) * (k2 * data_range)
         mu_x, mu_y = _blur(x, win), _blur(y, win)
-        sxx = _blur(x * x, win) - mu_x * mu_x  # products, not **2: one IEEE multiply (bench.exact)
+        sxx = _blur(x * x, win) - mu_x * mu_x  # products, not **2: one IEEE multiply (bench.base.exact)
         syy = _blur(y * y, win) - mu_y * mu_y
         sxy = _blur(x * y, win) - mu_x * mu_y
         cs = (2 * sxy + c2) / (sxx + syy + c2)
