@@ -140,6 +140,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=("csv", "parquet"))
     p.add_argument("--out", type=Path, required=True, help="folder to write into")
 
+    p = sub.add_parser("score", help="score a restorer trained elsewhere (--model --weights) or its outputs "
+                       "(--restored DIR) with a cell's measuring chain; the result sits beside the cells")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", help="a registered backbone, pkg.module:Class or path/to/file.py:Class")
+    what.add_argument("--restored", type=Path, help="a folder of <level>/<image id>.png outputs for `bench noisy`'s "
+                      "inputs, made by any tool")
+    p.add_argument("--weights", type=Path, help="with --model: its state dict (weights_only=True; a state_dict / "
+                   "model / params wrapper and a module. prefix are recognised)")
+    p.add_argument("--model-params", default="{}", help="with --model: its constructor's keyword arguments, JSON")
+    p.add_argument("--name", help="the table row (default: the model, or the folder's name)")
+    p.add_argument("--grid", default="smoke", help="the grid whose test settings (levels, metrics, degradation, "
+                   "protocol) are used (default smoke: sigma 25 and 50)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as for run (test_sigmas=[..], "
+                   "metrics=[..], test_degradation=...)")
+    p.add_argument("--seed", type=int, default=0, help="the test noise's seed (a cell's is its training seed)")
+    p.add_argument("--results", type=Path, default=default_results_root())
+    p.add_argument("--device", default="cpu")
+    _suite_args(p)
+    _plugin_arg(p)
+
+    p = sub.add_parser("noisy", help="write the exact test inputs a cell's restorer receives (float32 .npy per image "
+                       "and level, with a manifest), for `bench score --restored`")
+    p.add_argument("--out", type=Path, required=True, help="the folder to write <level>/<image id>.npy into")
+    p.add_argument("--grid", default="smoke", help="the grid whose test levels and degradation are used")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--seed", type=int, default=0, help="the test noise's seed")
+    _suite_args(p)
+    _plugin_arg(p)
+
     p = sub.add_parser("prepare", help="generate the suite's data, train its embedded evaluator and feature network")
     _suite_args(p)
     p.add_argument("--force", action="store_true", help="retrain the embedded weights even if present")
@@ -683,6 +712,72 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def _score_context(args):
+    from bench.runner import Context
+    from bench.scoring import ScoreSettings
+    from bench.suites import build_suite
+
+    grid = _grid(args)
+    settings = ScoreSettings.of_grid(grid, args.suite, args.seed)
+    suite = build_suite(args.suite, _suite_options(args))
+    return grid, settings, suite, Context
+
+
+def cmd_score(args) -> int:
+    import json
+
+    from bench.base.atomic import sha256_file
+    from bench.scoring import RestoredFolder, load_model, restore_fn, score
+
+    grid, settings, suite, Context = _score_context(args)
+    if args.model is not None:
+        if args.weights is None:
+            raise BenchError("--model needs --weights CKPT (the state dict to score)")
+        try:
+            params = json.loads(args.model_params)
+        except json.JSONDecodeError as e:
+            raise BenchError(f"--model-params {args.model_params!r} is not JSON ({e.msg})") from None
+        if not isinstance(params, dict):
+            raise BenchError(f"--model-params {args.model_params!r}: expected a JSON object of keyword arguments")
+        model = load_model(args.model, params, args.weights)
+        source = {"kind": "model", "model": args.model, "params": params, "weights_sha256": sha256_file(args.weights)}
+        name = args.name or args.model.rpartition(":")[2] or args.model
+    elif args.weights is not None:
+        raise BenchError("--weights goes with --model (--restored scores images, not weights)")
+    ctx = Context(suite, args.device, _log, metrics=grid.metrics)
+    if args.model is not None:
+        restore = restore_fn(model.to(ctx.device))
+    else:
+        restore = RestoredFolder(args.restored, ctx.val, settings.test_sigmas)
+        source = {"kind": "restored", "folder": str(args.restored), "sha256": restore.fingerprint()}
+        name = args.name or Path(args.restored).resolve().name
+    path = score(ctx, restore, settings, name, source, args.results)
+    from bench.results import read_result
+
+    r = read_result(path)
+    for level, m in r["metrics"].items():
+        print(f"{name} σ={level}: " + ", ".join(f"{k} {m[k]:.6g}" for k in r["metric_info"]))
+    _log(f"wrote {path}")
+    return 0
+
+
+def cmd_noisy(args) -> int:
+    from bench.degradations import build_degradation
+    from bench.paths import cache_root
+    from bench.scoring import write_noisy
+    from bench.streaming import decoded
+
+    grid, settings, suite, _ = _score_context(args)
+    root = suite.data_root(_log)
+    val = decoded(root, "val", cache_root() / "decoded", _log, suite.label_root)
+    name, params = settings.scored_degradation
+    manifest = write_noisy(args.out, val, settings.test_sigmas, settings.seed, build_degradation(name, params),
+                           {"suite": suite.name, "grid": grid.name, "degradation": [name, dict(params)],
+                            "protocol": settings.protocol})
+    _log(f"wrote {len(val)} x {len(settings.test_sigmas)} inputs and {manifest}")
+    return 0
+
+
 def cmd_list(args) -> int:
     from bench.grids import GRIDS, get_grid
     from bench.plugins import load_plugins
@@ -733,7 +828,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "report": cmd_report, "prepare": cmd_prepare, "check": cmd_check,
                 "list": cmd_list, "status": cmd_status, "cityscapes-labels": cmd_cityscapes_labels,
-                "doctor": cmd_doctor, "exec": cmd_exec, "export": cmd_export}[args.command](args)
+                "doctor": cmd_doctor, "exec": cmd_exec, "export": cmd_export, "score": cmd_score,
+                "noisy": cmd_noisy}[args.command](args)
     except BenchError as e:  # unknown names (UnknownNameError) included
         from bench.base.errors import Interrupted
 

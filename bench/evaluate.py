@@ -59,7 +59,8 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
     if batch is None:  # from the image size: memory stays bounded for full-size images
         h, w = val[0][0].shape[1:] if len(val) else (1, 1)
         batch = auto_batch(h, w)
-    if tile and restore is not None:
+    outside = restore is not None and callable(getattr(restore, "for_images", None))  # restored elsewhere (PNGs)
+    if tile and restore is not None and not outside:
         whole = restore
         restore = lambda x, s: restore_tiled(whole, x, s, tile)  # noqa: E731
 
@@ -69,6 +70,10 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
         clean = to_unit(clean_u8)
         if restore is None:
             yield RestoredBatch(idx, clean, labels, None, clean_u8, clean_u8)
+            continue
+        if outside:
+            restored = restore.for_images([val.samples[i].image_id for i in idx], sigma)
+            yield RestoredBatch(idx, clean, labels, restored, quantize(restored), clean_u8)
             continue
         if protocol == "authors":
             noisy = clean + torch.stack([authors_noise(sigma, tuple(clean.shape[1:])) for _ in idx])

@@ -39,13 +39,22 @@ def _results(results_dir: Path | str | list[dict], suite: str, grid=None, seeds:
 
     results = results_dir if isinstance(results_dir, list) else load_results(Path(results_dir), suite)
     cells = [r for r in results if r.get("kind") == "cell"]
+    scored = [as_row(r) for r in results if r.get("kind") == "scored"]
     if grid is None:
-        return cells
+        return cells + scored
     from bench.grids import Grid, get_grid
 
     g = grid if isinstance(grid, Grid) else get_grid(grid).with_seeds(seeds).with_precision(precision)
     ids = {c.cell_hash() for c in g.cells(suite)}
-    return [r for r in cells if r["cell_id"] in ids]
+    return [r for r in cells if r["cell_id"] in ids] + scored
+
+
+def as_row(scored: dict) -> dict:
+    """A scored result (``bench score``) in the shape of a cell's, for the frames: group "scored" (``group_of``), its
+    name as the label, seed 0 (a fixed checkpoint has one)."""
+    return {**scored, "cell_id": scored["scored_id"], "slug": f"scored-{scored['name']}", "label": scored["name"],
+            "seed": 0, "precision": "", "objective_params": {},
+            "config": {**scored["config"], "backbone": "scored", "objective": ""}}
 
 
 def frame(results_dir: Path | str | list[dict], grid=None, seeds: Iterable[int] | None = None, suite: str = "synthcity",

@@ -21,7 +21,7 @@ import pandas as pd
 from bench.base.classes import CLASSES
 from bench.base.errors import BenchError
 from bench.config import group_of
-from bench.frame import frame, image_frame
+from bench.frame import as_row, frame, image_frame
 from bench.metrics import DEFAULT_METRICS, METRICS, ordered
 from bench.results import scored_metrics
 from bench.stats import ALPHA, N_BOOT, RowSample, SeedSpread, analyse_group
@@ -43,6 +43,9 @@ DIGITS, HEAD = _ByMetric("digits"), _ByMetric("label")
 FORMATS = ("markdown", "csv", "latex", "html")
 REFERENCE = "l1"
 KEYS = ["backbone", "label", "sigma", "metric"]
+SCORED = "scored"  # the table group of restorers scored without training here (bench score)
+# a fixed checkpoint has no seed spread to measure: scored rows are compared on the image sample alone
+FIXED = SeedSpread(0.0, 2, "fixed checkpoints: the image sample only")
 
 
 def paper_backbone(name: str) -> str:
@@ -96,7 +99,9 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
     ({(backbone, metric): SeedSpread}, ``read_seed_spreads``) stand in for the seed variance of single-seed rows;
     ``alpha`` is the level of letters and intervals (``--seeds auto``: its look level). Bootstrap draws are seeded by the group: the same results give the same table."""
     cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
-    _one_cell_per_row_and_seed(cells)
+    scored = [r for r in results if r.get("kind") == "scored"]
+    _one_cell_per_row_and_seed(cells + [as_row(r) for r in scored])
+    cells = cells + scored
     df = frame(cells)
     if df.empty:
         out = pd.DataFrame(columns=[*KEYS, "value", "std", "seeds", "kind"])
@@ -110,9 +115,9 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
                 rows = row_samples(group, metric)
                 if not rows:
                     continue
+                spread = FIXED if backbone.startswith(SCORED) else seed_spread_for(spreads, backbone, metric)
                 res = analyse_group(rows, METRICS[metric].higher_is_better, reference, n_boot,
-                                    seed=group_seed(backbone, sigma, metric), alpha=alpha,
-                                    spread=seed_spread_for(spreads, backbone, metric))
+                                    seed=group_seed(backbone, sigma, metric), alpha=alpha, spread=spread)
                 stats += [{"backbone": backbone, "label": k, "sigma": sigma, "metric": metric, **v}
                           for k, v in res.items()]
         if stats:
@@ -364,6 +369,11 @@ def render_report(results: list[dict], title: str, cell_ids: set[str] | None = N
                      "image sampling error, so one network says little about its objective; letters compare only "
                      "rows of at least 2 seeds. To rank them: `bench run --seeds auto` (then `report --seeds auto`), "
                      "or `report --seed-spread FILE` with a measured seed spread.")
+    if len(cells) and cells["backbone"].str.startswith(SCORED).any():
+        notes.append("Group *scored*: restorers scored without training here (`bench score`: outside weights or "
+                     "restored images); one fixed network has no seed spread to measure, so their letters compare "
+                     "them with each other on the image sample alone, and say nothing about the objective that "
+                     "trained them.")
     if spreads:
         notes.append(f"Single-seed rows use the supplied seed spread ({spreads[1] or 'no source given'}).")
     if seeds > 1:

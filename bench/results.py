@@ -69,7 +69,28 @@ class ReferenceResult:
     kind: str = "reference"
 
 
-KINDS = {"cell": CellResult, "reference": ReferenceResult}
+@dataclass(frozen=True)
+class ScoredResult:
+    """A restorer scored without being trained here (``bench score``): a network with outside weights, or a folder
+    of restored images. ``name``: its table row; ``source``: what was scored ({"kind": "model", "model", "params",
+    "weights_sha256"} or {"kind": "restored", "folder", "sha256"}); ``config``: the test settings (suite,
+    test_sigmas, seed, protocol, the degradation; ``backbone`` "scored", the table group); ``metrics`` as a cell's."""
+
+    scored_id: str
+    name: str
+    source: dict
+    config: dict
+    metrics: dict
+    weights: dict
+    env: dict
+    created: str
+    eval_seconds: float = 0.0
+    evaluation: dict = field(default_factory=dict)
+    metric_info: dict = field(default_factory=dict)
+    kind: str = "scored"
+
+
+KINDS = {"cell": CellResult, "reference": ReferenceResult, "scored": ScoredResult}
 
 
 def write_result(folder: Path, result: CellResult | ReferenceResult) -> Path:
@@ -179,6 +200,8 @@ def _is_result_folder(name: str, result: dict) -> bool:
     Anything else (a backup copy ``cell.bak/``, a folder renamed or copied by hand) is not read as a result."""
     if result.get("kind") == "reference":
         return name.startswith("reference-")
+    if result.get("kind") == "scored":
+        return name.startswith("scored-") and name.endswith(f"-{result.get('scored_id')}")
     return name == f"{result.get('slug')}-{result.get('cell_id')}"
 
 

@@ -1,0 +1,160 @@
+"""bench score and bench noisy: a network trained here, scored as a cell, through --model with its weights, and
+through --restored on PNGs another process wrote from `bench noisy`'s inputs, gives the same numbers; every bad
+--restored / --weights input is one line."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench.base.errors import BenchError
+
+ROOT = Path(__file__).parents[1]
+
+RESTORE_ELSEWHERE = r"""
+import sys, json, pathlib, numpy as np, torch
+from PIL import Image
+from bench.scoring import load_model
+noisy_dir, out_dir, weights = map(pathlib.Path, sys.argv[1:4])
+model = load_model("ffdnet_small", {}, weights)
+manifest = json.loads((noisy_dir / "manifest.json").read_text())
+for level in manifest["levels"]:
+    (out_dir / level).mkdir(parents=True, exist_ok=True)
+    for f in sorted((noisy_dir / level).glob("*.npy")):
+        if f.name.endswith(".map.npy"):
+            continue
+        x = torch.from_numpy(np.load(f))[None]
+        sigma = torch.tensor([manifest["noise_level"][level][f.stem]])
+        with torch.no_grad():
+            y = model.restore(x, sigma)
+        u8 = (y.clamp(0, 1) * 255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+        Image.fromarray(u8).save(out_dir / level / (f.stem + ".png"))
+"""
+
+
+def test_a_cell_scored_three_ways_gives_the_same_numbers(tmp_path):
+    from test_end_to_end import GRID, _suite
+
+    from bench.base.noise import quantize  # noqa: F401 (the chain every path shares)
+    from bench.cell_state import CHECKPOINT_FILE
+    from bench.degradations import build_degradation
+    from bench.grids import Grid
+    from bench.report import render_report
+    from bench.results import load_results, read_result
+    from bench.runner import Context, run_grid
+    from bench.scoring import RestoredFolder, ScoreSettings, load_model, restore_fn, score, write_noisy
+
+    grid = Grid("one", "test", GRID.entries[:1], test_sigmas=(25.0, 50.0), train=GRID.train)
+    assert run_grid(grid, _suite(), tmp_path / "runs", log=lambda *_: None) == (0, 1, 0)
+    [cell] = [r for r in load_results(tmp_path / "runs", "synthcity") if r["kind"] == "cell"]
+    weights = Path(cell["_path"]).with_name(CHECKPOINT_FILE)
+    ctx = Context(_suite(), "cpu", lambda *_: None)
+    settings = ScoreSettings.of_grid(grid, "synthcity")
+    noisy = tmp_path / "noisy"
+    write_noisy(noisy, ctx.val, settings.test_sigmas, 0, build_degradation("gaussian"), {"suite": "synthcity"})
+    manifest = json.loads((noisy / "manifest.json").read_text())
+    assert len(manifest["sha256"]) == 2 * len(ctx.val) and manifest["levels"] == ["25", "50"]
+    outputs = tmp_path / "outputs"
+    done = subprocess.run([sys.executable, "-c", RESTORE_ELSEWHERE, str(noisy), str(outputs), str(weights)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    by_model = read_result(score(ctx, restore_fn(load_model("ffdnet_small", {}, weights)), settings, "as model",
+                                 {"kind": "model"}, tmp_path / "runs"))
+    by_pngs = read_result(score(ctx, RestoredFolder(outputs, ctx.val, settings.test_sigmas), settings, "as pngs",
+                                {"kind": "restored"}, tmp_path / "runs"))
+    for level in ("25", "50"):
+        for metric in ("psnr", "ssim", "miou"):
+            want = cell["metrics"][level][metric]
+            assert by_model["metrics"][level][metric] == pytest.approx(want, abs=1e-6)
+            assert by_pngs["metrics"][level][metric] == pytest.approx(want, abs=1e-6)
+        assert by_pngs["metrics"][level]["per_image"]["ids"] == cell["metrics"][level]["per_image"]["ids"]
+    results = load_results(tmp_path / "runs", "synthcity")
+    assert sorted(r["kind"] for r in results) == ["cell", "reference", "scored", "scored"]
+    text = render_report(results, "scored")
+    assert "| scored | as model |" in text and "Group *scored*" in text
+
+
+def _folder(tmp_path, sizes, drop=None, extra=None, bad=None):
+    for image_id, (h, w) in sizes.items():
+        d = tmp_path / "25"
+        d.mkdir(parents=True, exist_ok=True)
+        if image_id == drop:
+            continue
+        arr = np.zeros((h, w, 3), np.uint8)
+        if bad == ("size", image_id):
+            arr = np.zeros((h, w + 1, 3), np.uint8)
+        im = Image.fromarray(arr[..., 0] if bad == ("mode", image_id) else arr)
+        im.save(d / f"{image_id}.png")
+        if bad == ("corrupt", image_id):
+            (d / f"{image_id}.png").write_bytes(b"\x89PNG garbage")
+    if extra:
+        (tmp_path / "25" / extra).write_bytes(b"x")
+    return tmp_path
+
+
+class _Val:
+    def __init__(self, sizes):
+        from types import SimpleNamespace
+
+        self.samples = [SimpleNamespace(image_id=i) for i in sizes]
+        self.sizes = list(sizes.values())
+
+    def __getitem__(self, i):
+        h, w = self.sizes[i]
+        return torch.zeros(3, h, w, dtype=torch.uint8), None
+
+
+@pytest.mark.parametrize("case, message", [
+    (dict(drop="b"), r"1 of 2 outputs missing \(b.png\)"),
+    (dict(extra="c.png"), r"1 files that match no val image \(c.png\)"),
+    (dict(bad=("size", "a")), r"a.png is 9x8, its input 8x8"),
+    (dict(bad=("mode", "b")), r"b.png is a PNG of mode L; expected an 8-bit RGB PNG"),
+    (dict(bad=("corrupt", "a")), r"a.png cannot be decoded"),
+])
+def test_bad_restored_folders_are_one_line(tmp_path, case, message):
+    from bench.scoring import RestoredFolder
+
+    sizes = {"a": (8, 8), "b": (8, 8)}
+    root = _folder(tmp_path, sizes, **case)
+    with pytest.raises(BenchError, match=message):
+        RestoredFolder(root, _Val(sizes), (25.0,))
+    with pytest.raises(BenchError, match="not a folder"):
+        RestoredFolder(tmp_path / "nope", _Val(sizes), (25.0,))
+
+
+def test_weights_layouts_are_recognised_or_refused_with_their_keys(tmp_path):
+    from bench.scoring import load_model, read_weights
+    from models import build_backbone
+
+    net = build_backbone("ffdnet_small")
+    sd = net.state_dict()
+    for i, obj in enumerate([sd, {"state_dict": sd}, {"model": sd, "epoch": 3}, {"params": sd},
+                             {f"module.{k}": v for k, v in sd.items()}]):
+        torch.save(obj, tmp_path / f"w{i}.pth")
+        loaded = load_model("ffdnet_small", {}, tmp_path / f"w{i}.pth")
+        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), sd.values(), strict=True))
+    torch.save({"generator": sd, "step": 1}, tmp_path / "other.pth")
+    with pytest.raises(BenchError, match=r"not a state dict of tensors.*found \['generator', 'step'\]"):
+        read_weights(tmp_path / "other.pth")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "wrong.pth")
+    with pytest.raises(BenchError, match="do not fit --model ffdnet_small: keys missing"):
+        load_model("ffdnet_small", {}, tmp_path / "wrong.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(BenchError, match="cannot be loaded with weights_only=True"):
+        read_weights(tmp_path / "junk.pth")
+    with pytest.raises(BenchError, match="does not exist"):
+        read_weights(tmp_path / "none.pth")
+    with pytest.raises(BenchError, match="defines no 'Nope'"):
+        load_model(f"{ROOT / 'examples' / 'dncnn.py'}:Nope", {}, tmp_path / "w0.pth")
+
+
+def test_the_cli_refuses_bad_weights_in_one_line(tmp_path):
+    from bench.cli import main
+
+    assert main(["score", "--model", "ffdnet_small", "--weights", str(tmp_path / "none.pth")]) == 2
+    assert main(["score", "--model", "ffdnet_small"]) == 2
+    assert main(["score", "--model", "ffdnet_small", "--weights", "x", "--model-params", "[1]"]) == 2
