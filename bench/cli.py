@@ -628,6 +628,7 @@ def cmd_check(args) -> int:
     )
     from bench.results import load_results, require_results
 
+    grid = _grid(args)  # first: the plugins it names may register the baseline's metrics
     baseline = None if args.update_baseline else read_baseline(args.baseline)
     from bench.metrics import DEFAULT_METRICS, METRICS
 
@@ -642,7 +643,6 @@ def cmd_check(args) -> int:
             raise BenchError(f"--tolerance {item!r}: expected METRIC=TOL with METRIC in {', '.join(METRICS)} "
                              "and TOL a finite number >= 0")
         tolerances[metric] = value
-    grid = _grid(args)
     require_results(args.results, args.suite)
     ids = {c.cell_hash() for c in _seeded(args, grid)[0].cells(args.suite)}
     results = load_results(args.results, args.suite)
