@@ -17,13 +17,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def _registries_restored():
     """What a test registers (a plugin it imports) is gone after it: every test sees the built-in registries."""
     from bench import plugins
+    from bench.degradations import DEGRADATIONS
     from bench.grids import GRIDS
     from bench.metrics import METRICS
     from bench.suites import SUITES
     from losses.registry import OBJECTIVES
     from models.registry import BACKBONES
 
-    registries = (GRIDS, SUITES, OBJECTIVES, BACKBONES, METRICS)
+    registries = (GRIDS, SUITES, OBJECTIVES, BACKBONES, METRICS, DEGRADATIONS)
     for r in registries:
         r.load()  # built-ins first: their modules register only the first time they are imported
     saved = [r.snapshot() for r in registries], plugins.snapshot()
