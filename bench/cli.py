@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", help="a registered backbone, pkg.module:Class or path/to/file.py:Class")
     what.add_argument("--restored", type=Path, help="a folder of <level>/<image id>.png outputs for `bench noisy`'s "
                       "inputs, made by any tool")
+    what.add_argument("--cell", type=Path, help="a finished cell's folder: scored again from its saved weights (no "
+                      "training) at its own test settings, under this command's segmenter, protocol and metrics; "
+                      "stored as its own result, the cell's is never touched")
     p.add_argument("--weights", type=Path, help="with --model: its state dict (weights_only=True; a state_dict / "
                    "model / params wrapper and a module. prefix are recognised)")
     p.add_argument("--model-params", default="{}", help="with --model: its constructor's keyword arguments, JSON")
@@ -743,9 +746,14 @@ def cmd_score(args) -> int:
         source = {"kind": "model", "model": args.model, "params": params, "weights_sha256": sha256_file(args.weights)}
         name = args.name or args.model.rpartition(":")[2] or args.model
     elif args.weights is not None:
-        raise BenchError("--weights goes with --model (--restored scores images, not weights)")
+        raise BenchError("--weights goes with --model (--restored and --cell bring their own)")
+    if args.cell is not None:
+        from bench.scoring import from_cell
+
+        model, settings, source, cell_name = from_cell(args.cell)
+        name = args.name or cell_name
     ctx = Context(suite, args.device, _log, metrics=grid.metrics)
-    if args.model is not None:
+    if args.model is not None or args.cell is not None:
         restore = restore_fn(model.to(ctx.device))
     else:
         restore = RestoredFolder(args.restored, ctx.val, settings.test_sigmas)

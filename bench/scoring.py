@@ -271,3 +271,25 @@ def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, result
                                                             else {})},
         env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
         evaluation=ctx.evaluation, metric_info=ctx.metric_info()))
+
+
+def from_cell(folder: Path):
+    """(model, settings, source, name) of a finished cell's folder: its scored weights, its own test settings (levels,
+    seed, protocol, degradation), what a re-scored result records as its source, and its slug as the row name."""
+    from bench.cell_state import CHECKPOINT_FILE
+    from bench.config import cell_from_dict
+    from bench.results import RESULT_FILE, read_result
+    from bench.trained import load_trained_denoiser
+
+    folder = Path(folder)
+    if not (folder / RESULT_FILE).is_file():
+        raise BenchError(f"--cell {folder} holds no {RESULT_FILE}: give a finished cell's folder")
+    cell = read_result(folder / RESULT_FILE)
+    if cell["kind"] != "cell":
+        raise BenchError(f"--cell {folder} is a {cell['kind']} result, not a trained cell's")
+    model = load_trained_denoiser(cell["config"], folder / CHECKPOINT_FILE)
+    c = cell_from_dict(cell["config"])
+    settings = ScoreSettings(c.test_sigmas, c.seed, c.protocol, c.scored_degradation)
+    source = {"kind": "cell", "cell_id": cell["cell_id"], "slug": cell["slug"],
+              "weights_sha256": sha256_file(folder / CHECKPOINT_FILE)}
+    return model, settings, source, cell["slug"]

@@ -46,7 +46,15 @@ def test_a_cell_scored_three_ways_gives_the_same_numbers(tmp_path):
     from bench.report import render_report
     from bench.results import load_results, read_result
     from bench.runner import Context, run_grid
-    from bench.scoring import RestoredFolder, ScoreSettings, load_model, restore_fn, score, write_noisy
+    from bench.scoring import (
+        RestoredFolder,
+        ScoreSettings,
+        from_cell,
+        load_model,
+        restore_fn,
+        score,
+        write_noisy,
+    )
 
     grid = Grid("one", "test", GRID.entries[:1], test_sigmas=(25.0, 50.0), train=GRID.train)
     assert run_grid(grid, _suite(), tmp_path / "runs", log=lambda *_: None) == (0, 1, 0)
@@ -72,8 +80,13 @@ def test_a_cell_scored_three_ways_gives_the_same_numbers(tmp_path):
             assert by_model["metrics"][level][metric] == pytest.approx(want, abs=1e-6)
             assert by_pngs["metrics"][level][metric] == pytest.approx(want, abs=1e-6)
         assert by_pngs["metrics"][level]["per_image"]["ids"] == cell["metrics"][level]["per_image"]["ids"]
+    model, cell_settings, source, name = from_cell(Path(cell["_path"]).parent)  # re-scored, no training
+    assert source["cell_id"] == cell["cell_id"] and cell_settings.test_sigmas == (25.0, 50.0)
+    rescored = read_result(score(ctx, restore_fn(model), cell_settings, name, source, tmp_path / "runs"))
+    assert rescored["metrics"]["50"]["miou"] == pytest.approx(cell["metrics"]["50"]["miou"], abs=1e-6)
+    assert read_result(Path(cell["_path"])) == {k: v for k, v in cell.items() if k != "_path"}  # untouched
     results = load_results(tmp_path / "runs", "synthcity")
-    assert sorted(r["kind"] for r in results) == ["cell", "reference", "scored", "scored"]
+    assert sorted(r["kind"] for r in results) == ["cell", "reference", "scored", "scored", "scored"]
     text = render_report(results, "scored")
     assert "| scored | as model |" in text and "Group *scored*" in text
 
@@ -158,3 +171,4 @@ def test_the_cli_refuses_bad_weights_in_one_line(tmp_path):
     assert main(["score", "--model", "ffdnet_small", "--weights", str(tmp_path / "none.pth")]) == 2
     assert main(["score", "--model", "ffdnet_small"]) == 2
     assert main(["score", "--model", "ffdnet_small", "--weights", "x", "--model-params", "[1]"]) == 2
+    assert main(["score", "--cell", str(tmp_path)]) == 2  # no result.json there
