@@ -760,11 +760,11 @@ def cmd_score(args) -> int:
         source = {"kind": "restored", "folder": str(args.restored), "sha256": restore.fingerprint()}
         name = args.name or Path(args.restored).resolve().name
     path = score(ctx, restore, settings, name, source, args.results)
-    from bench.results import read_result
+    from bench.results import read_result, scored_metrics
 
     r = read_result(path)
     for level, m in r["metrics"].items():
-        print(f"{name} σ={level}: " + ", ".join(f"{k} {m[k]:.6g}" for k in r["metric_info"]))
+        print(f"{name} σ={level}: " + ", ".join(f"{k} {m[k]:.6g}" for k in scored_metrics(r)))
     _log(f"wrote {path}")
     return 0
 
