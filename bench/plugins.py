@@ -85,6 +85,11 @@ def load_plugin(spec: str, base: Path | None = None) -> str:
     return spec
 
 
+def module_name(spec: str) -> str:
+    """The module a loaded plugin was imported as (a file plugin's generated name, else the module itself)."""
+    return _loaded_files.get(Path(spec), spec)
+
+
 def load_plugins(specs: Iterable[str], base: Path | None = None) -> tuple[str, ...]:
     """Import every plugin, in order; returns their canonical forms (duplicates once)."""
     return tuple(dict.fromkeys(load_plugin(s, base) for s in specs))

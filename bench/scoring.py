@@ -10,7 +10,6 @@ matched by file name: ``<level>/<image id>.png``.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 from collections.abc import Iterable
@@ -168,13 +167,17 @@ def build_model(spec: str, params: dict):
         path = Path(file)
         if not path.is_file():
             raise BenchError(f"--model {spec}: {path} does not exist")
-        module_name = "bench_scored_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
-        mod_spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(mod_spec)
-        try:
-            mod_spec.loader.exec_module(module)
+        from bench import plugins
+
+        try:  # as a plugin: imported once per process, whether a grid file names it too or not
+            canonical = plugins.load_plugin(str(path))
+        except BenchError:
+            raise
         except Exception as e:  # noqa: BLE001 - the user's file: say which and why
             raise BenchError(f"--model {spec}: importing {path} failed ({type(e).__name__}: {first_line(e)})") from None
+        import sys
+
+        module = sys.modules[plugins.module_name(canonical)]
         cls = getattr(module, name, None)
         if cls is None:
             raise BenchError(f"--model {spec}: {path} defines no {name!r}")

@@ -172,3 +172,15 @@ def test_the_cli_refuses_bad_weights_in_one_line(tmp_path):
     assert main(["score", "--model", "ffdnet_small"]) == 2
     assert main(["score", "--model", "ffdnet_small", "--weights", "x", "--model-params", "[1]"]) == 2
     assert main(["score", "--cell", str(tmp_path)]) == 2  # no result.json there
+
+
+def test_a_model_file_that_a_grid_also_names_as_a_plugin_is_imported_once(tmp_path):
+    from bench.grids import get_grid
+    from bench.scoring import load_model
+    from models import build_backbone
+
+    get_grid(str(ROOT / "examples" / "grid.toml"))  # imports examples/dncnn.py as the grid's plugin
+    net = build_backbone("dncnn_small", depth=6)
+    torch.save({"model": net.state_dict()}, tmp_path / "w.pth")
+    loaded = load_model(f"{ROOT / 'examples' / 'dncnn.py'}:DnCNN", {"depth": 6, "width": 32}, tmp_path / "w.pth")
+    assert type(loaded).__name__ == "DnCNN" and type(loaded) is type(net)
