@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-spread", type=Path, metavar="JSON",
                    help="a measured seed spread that lets single-seed rows be ranked: {\"source\", \"seeds\": N, "
                         "\"std\": {backbone or \"*\": {metric: std}}} (cited in the legend)")
+    p.add_argument("--agreement", nargs="?", const="miou", metavar="METRIC",
+                   help="print instead, per group and level, Kendall's tau between the rows' order under the cells' "
+                   "evaluator and under each other one they were re-scored with (bench score --cell), with its "
+                   "bootstrap interval and the rows that swap (default metric miou)")
 
     p = sub.add_parser("export", help="write the results as tables: results.<fmt> (one row per cell, seed, sigma and "
                        "metric) and images.<fmt> (per image: PSNR, SSIM, per-class intersect/union)")
@@ -549,6 +553,15 @@ def cmd_report(args) -> int:
     require_results(args.results, args.suite)
     if args.claims:
         print(_render_claims(args, grid), end="")
+        return 0
+    if args.agreement:
+        from bench.agreement import agreement_frame, render_agreement
+        from bench.metrics import METRICS
+        from bench.results import load_results
+
+        METRICS.get(args.agreement)
+        df = agreement_frame(load_results(args.results, args.suite), args.agreement, args.resamples)
+        print(df.to_csv(index=False) if args.format == "csv" else render_agreement(df, args.suite), end="")
         return 0
     print(_render(args, grid), end="")
     if args.plots:
