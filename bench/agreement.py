@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,16 +34,26 @@ def agreement_frame(results: list[dict], metric: str = "miou", n_boot: int = N_B
                     ) -> pd.DataFrame:
     """One row per (group, level, other evaluator): rows compared, tau, its (1 - alpha) bootstrap interval, swaps."""
     cells = {r["cell_id"]: r for r in results if r.get("kind") == "cell"}
-    base = Counter((r.get("evaluation") or {}).get("key") for r in cells.values()).most_common(1)
+    base = Counter(str((r.get("evaluation") or {}).get("key")) for r in cells.values()).most_common(1)
     base_key = base[0][0] if base else None
     rescored: dict[str, dict[str, dict]] = {}
     for r in results:
         src = r.get("source") or {}
-        key = (r.get("evaluation") or {}).get("key")
+        key = str((r.get("evaluation") or {}).get("key"))
         if r.get("kind") == "scored" and src.get("kind") == "cell" and src.get("cell_id") in cells and key != base_key:
             cell = cells[src["cell_id"]]
-            rescored.setdefault(key, {})[cell["cell_id"]] = {**cell, "metrics": r["metrics"],
-                                                            "metric_info": r["metric_info"]}
+            seen = rescored.setdefault(key, {})
+            if cell["cell_id"] in seen:
+                raise BenchError(f"cell {cell['slug']} was re-scored twice under evaluator {key[:12]} "
+                                 f"({Path(seen[cell['cell_id']]['_scored']).parent.name} and "
+                                 f"{Path(r.get('_path', '?')).parent.name}): keep one")
+            for sigma, m in r["metrics"].items():
+                if (m.get("per_image") or {}).get("ids") != ((cell["metrics"].get(sigma) or {}).get("per_image")
+                                                             or {}).get("ids"):
+                    raise BenchError(f"{r.get('_path', 'a re-scored result')} was scored on other val images than "
+                                     f"cell {cell['slug']} (sigma {sigma}): they cannot be compared")
+            seen[cell["cell_id"]] = {**cell, "metrics": r["metrics"], "metric_info": r["metric_info"],
+                                     "_scored": r.get("_path", "?")}
     if not rescored:
         raise BenchError("no cell of these results was scored under another evaluator: re-score the cells with "
                          "`bench score --cell <cell folder> --seg-config ... --seg-checkpoint ...` (into this "
@@ -70,6 +81,10 @@ def agreement_frame(results: list[dict], metric: str = "miou", n_boot: int = N_B
                         "tau_low": float(np.nanpercentile(taus, 100 * alpha / 2)),
                         "tau_high": float(np.nanpercentile(taus, 100 * (1 - alpha / 2))),
                         "swaps": "; ".join(swaps)})
+    if not out:
+        raise BenchError(f"no group has two rows re-scored with metric {metric!r} under another evaluator (the "
+                         "re-scored results lack it, or hold one row per group); re-score with --set "
+                         f"metrics=[...,\"{metric}\"]")
     return pd.DataFrame(out, columns=COLUMNS)
 
 

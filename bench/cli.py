@@ -746,6 +746,11 @@ def cmd_score(args) -> int:
     from bench.scoring import RestoredFolder, load_model, restore_fn, score
 
     grid, settings, suite, Context = _score_context(args)
+    if args.model is None and args.model_params != "{}":
+        raise BenchError("--model-params goes with --model")
+    if args.cell is not None and (args.seed != 0 or any(not s.startswith("metrics=") for s in args.set)):
+        raise BenchError("--cell scores at the cell's own levels, seed and degradation: of --set only metrics=[...] "
+                         "applies, and --seed does not")
     if args.model is not None:
         if args.weights is None:
             raise BenchError("--model needs --weights CKPT (the state dict to score)")
@@ -789,6 +794,9 @@ def cmd_noisy(args) -> int:
     from bench.streaming import decoded
 
     grid, settings, suite, _ = _score_context(args)
+    if settings.protocol != "ours":
+        raise BenchError("bench noisy writes the inputs of our protocol (noise fixed per image id, level and seed); "
+                         "--protocol authors draws the authors' noise instead")
     root = suite.data_root(_log)
     val = decoded(root, "val", cache_root() / "decoded", _log, suite.label_root)
     name, params = settings.scored_degradation

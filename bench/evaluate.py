@@ -83,8 +83,22 @@ def restored_batches(restore: RestoreFn | None, val: SplitData, sigma: float, se
                      for j, i in enumerate(idx)]
             noisy, level = torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            restored = restore(noisy.to(device), level.to(device)).float()
+            restored = restore(noisy.to(device), level.to(device))
+        restored = _checked_output(restored, noisy)
         yield RestoredBatch(idx, clean, labels, restored, quantize(restored).cpu(), clean_u8)
+
+
+def _checked_output(restored, noisy: torch.Tensor) -> torch.Tensor:
+    """The restorer's output as float, refused in one line unless a finite tensor of the input's shape (a wrong shape
+    would broadcast into a plausible PSNR; NaN would quantise to black)."""
+    if not isinstance(restored, torch.Tensor) or tuple(restored.shape) != tuple(noisy.shape):
+        got = tuple(restored.shape) if isinstance(restored, torch.Tensor) else type(restored).__name__
+        raise BenchError(f"the restorer returned {got} for inputs of shape {tuple(noisy.shape)}: restore(noisy, "
+                         "sigma) must return a (B, 3, H, W) tensor of the input's size")
+    restored = restored.float()
+    if not bool(torch.isfinite(restored).all()):
+        raise BenchError("the restorer returned non-finite values (NaN or inf): its weights or arithmetic are broken")
+    return restored
 
 
 def input_generator(image_id: str, level: float, seed: int) -> torch.Generator:

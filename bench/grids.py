@@ -463,12 +463,13 @@ def load_grid_file(path: Path) -> Grid:
                 test_sigmas_from(data.get("test_sigmas", [25.0, 35.0, 50.0]), f"{where}: test_sigmas"),
                 seeds_from(data.get("seeds", [0]), f"{where}: seeds"), train, plugins, data.get("suite"),
                 metrics=metric_names_from(data.get("metrics", list(DEFAULT_METRICS)), f"{where}: metrics"))
-    if "test_degradation" in data or "test_degradation_params" in data:
+    if "test_degradation_params" in data and "test_degradation" not in data:
+        raise BenchError(f"{where}: test_degradation_params needs test_degradation (the degradation they are for)")
+    if "test_degradation" in data:
         params = data.get("test_degradation_params", {})
         if not isinstance(params, dict):
             raise BenchError(f"{where}: test_degradation_params must be a table of the degradation's parameters")
-        grid = with_test_degradation(grid, data.get("test_degradation", grid.test_degradation or "gaussian"),
-                                     _params(params), where)
+        grid = with_test_degradation(grid, data["test_degradation"], _params(params), where)
     for e in entries:  # unknown names and parameters fail here, naming the file
         _check_entry(e, where)
     named = {"objective_params": {e.objective for e in entries}, "backbone_params": {e.backbone for e in entries}}
@@ -521,6 +522,11 @@ def test_sigmas_from(v: Any, where: str) -> tuple[float, ...]:
         if isinstance(s, bool) or not isinstance(s, int | float) or not 0 < s <= 255:
             raise BenchError(f"{where}: {s!r} is not a noise level in (0, 255] on the 0-255 scale")
         out.append(float(s))
+    keys = [f"{s:g}" for s in out]
+    if len(set(keys)) < len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise BenchError(f"{where}: two levels print as {dup} (results key levels by their short form); give "
+                         "distinct levels")
     return tuple(out)
 
 

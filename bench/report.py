@@ -99,7 +99,7 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
     ({(backbone, metric): SeedSpread}, ``read_seed_spreads``) stand in for the seed variance of single-seed rows;
     ``alpha`` is the level of letters and intervals (``--seeds auto``: its look level). Bootstrap draws are seeded by the group: the same results give the same table."""
     cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
-    scored = [r for r in results if r.get("kind") == "scored"]
+    scored = main_evaluator_rows(results, cells)
     _one_cell_per_row_and_seed(cells + [as_row(r) for r in scored])
     cells = cells + scored
     df = frame(cells)
@@ -135,6 +135,16 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
         ref = pd.DataFrame(refs).drop_duplicates(KEYS, keep="last")
         out = pd.concat([out, ref[ref["sigma"].isin(sigmas)] if sigmas else ref], ignore_index=True)
     return _sorted(out)
+
+
+def main_evaluator_rows(results: list[dict], cells: list[dict]) -> list[dict]:
+    """The scored results measured with the cells' evaluator (the most common one; with no cells, the scored
+    results' own most common): results re-scored under another evaluator belong to ``report --agreement``."""
+    from collections import Counter
+
+    scored = [r for r in results if r.get("kind") == "scored"]
+    keys = Counter(str((r.get("evaluation") or {}).get("key")) for r in (cells or scored)).most_common(1)
+    return [r for r in scored if keys and str((r.get("evaluation") or {}).get("key")) == keys[0][0]]
 
 
 def _one_cell_per_row_and_seed(cells: list[dict]) -> None:

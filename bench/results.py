@@ -96,7 +96,9 @@ KINDS = {"cell": CellResult, "reference": ReferenceResult, "scored": ScoredResul
 def write_result(folder: Path, result: CellResult | ReferenceResult) -> Path:
     """The one writer of ``result.json`` (atomic: a reader sees the whole file or none)."""
     path = Path(folder) / RESULT_FILE
-    atomic_write_json(path, {"schema": SCHEMA, **dataclasses.asdict(result)})
+    data = {"schema": SCHEMA, **dataclasses.asdict(result)}
+    validate_result(json.loads(json.dumps(data)), path)  # a file that would be refused on reading is never written
+    atomic_write_json(path, data)
     return path
 
 
@@ -156,7 +158,7 @@ def validate_result(data: Any, path: Path) -> dict:
                 raise BenchError(f"result file {path}: field 'config.{key}' is missing; {fix}")
         if not data["metrics"]:
             raise BenchError(f"result file {path}: field 'metrics' is empty (a cell scored at no sigma); {fix}")
-    if not data["metric_info"] or not all(isinstance(k, str) for k in data["metric_info"]):
+    if not data.get("metric_info") or not all(isinstance(k, str) for k in data["metric_info"]):
         raise BenchError(f"result file {path}: field 'metric_info' names no metric; {fix}")
     ranges = _value_ranges(data["metric_info"])
     rows = data["metrics"].values() if kind == "reference" else [data["metrics"]]
@@ -170,6 +172,9 @@ def validate_result(data: Any, path: Path) -> dict:
                     raise BenchError(f"result file {path}: field 'metrics.{sigma}.{key}' is {m[key]}, outside "
                                      f"[{low}, {high}]; {fix}")
             per = m.get("per_image", {})
+            if not isinstance(per, dict) or not isinstance(per.get("ids", []), list):
+                raise BenchError(f"result file {path}: field 'metrics.{sigma}.per_image' is not a table of per-image "
+                                 f"lists; {fix}")
             n = len(per.get("ids", []))
             bad = [k for k, v in per.items() if not isinstance(v, list) or len(v) != n]
             if bad:

@@ -38,6 +38,13 @@ def write_noisy(out: Path, val, levels: Iterable[float], seed: int, degradation,
     from bench.evaluate import input_generator
 
     out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BenchError(f"--out {out} " + ("is not a folder" if not out.is_dir() else "is not empty: stale inputs "
+                         "would stay beside the new ones") + "; give a new or empty folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BenchError(f"--out {out} cannot be created ({e.strerror or e}); give a writable folder") from None
     files, levels_map = {}, {}
     for level in levels:
         folder = out / level_dir(level)
@@ -104,6 +111,11 @@ class RestoredFolder:
                     raise BenchError(f"--restored {path} cannot be decoded ({first_line(e)})") from None
                 if fmt != "PNG" or mode != "RGB":
                     raise BenchError(f"--restored {path} is a {fmt} of mode {mode}; expected an 8-bit RGB PNG")
+                with open(path, "rb") as f:
+                    depth = f.read(26)[24:25]  # IHDR's bit depth: Pillow opens 16-bit RGB as "RGB", high bytes only
+                if depth != b"\x08":
+                    raise BenchError(f"--restored {path} has {depth[0] if depth else '?'} bits per channel; expected an "
+                                     "8-bit RGB PNG (what a cell's output is quantised to)")
                 if size != (w, h):
                     raise BenchError(f"--restored {path} is {size[0]}x{size[1]}, its input {w}x{h}")
 
@@ -134,14 +146,18 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
 
     path = Path(path)
     if not path.is_file():
-        raise BenchError(f"--weights {path} does not exist")
+        raise BenchError(f"--weights {path} " + ("is a folder, not a checkpoint file" if path.is_dir()
+                                                 else "does not exist"))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be used as given
         raise BenchError(f"--weights {path} cannot be loaded with weights_only=True ({first_line(e)}): not a "
                          "tensors-only checkpoint") from None
     if isinstance(obj, dict) and obj.get("format") == CKPT_FORMAT and "model" in obj:
-        obj = scored_weights(obj)
+        try:
+            obj = scored_weights(obj)
+        except (KeyError, AttributeError, TypeError) as e:
+            raise BenchError(f"--weights {path} is a damaged training checkpoint ({type(e).__name__}: {e})") from None
     for _ in range(2):
         if isinstance(obj, dict) and not _tensors_only(obj):
             inner = [k for k in WRAPPERS if isinstance(obj.get(k), dict)]
@@ -181,14 +197,21 @@ def build_model(spec: str, params: dict):
         cls = getattr(module, name, None)
         if cls is None:
             raise BenchError(f"--model {spec}: {path} defines no {name!r}")
+        if not isinstance(cls, type):
+            raise BenchError(f"--model {spec}: {name} is a {type(cls).__name__}, not a class")
         try:
             model = cls(**params)
-        except TypeError as e:
-            raise BenchError(f"--model {spec}: {name}({', '.join(params)}) failed ({e}); pass --model-params") from None
+        except (TypeError, ValueError) as e:
+            raise BenchError(f"--model {spec}: {name}({', '.join(params)}) failed ({type(e).__name__}: {e}); check "
+                             "--model-params") from None
     else:
         from models import build_backbone
 
-        model = build_backbone(spec, **params)
+        try:
+            model = build_backbone(spec, **params)
+        except (TypeError, ValueError) as e:
+            raise BenchError(f"--model {spec}: building it with {params} failed ({type(e).__name__}: {first_line(e)}); "
+                             "check --model-params") from None
     if not isinstance(model, torch.nn.Module):
         raise BenchError(f"--model {spec} builds a {type(model).__name__}, not a torch.nn.Module")
     return model
@@ -216,10 +239,20 @@ def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[
     return sorted(own - set(state)), sorted(set(state) - own)
 
 
-def restore_fn(model: torch.nn.Module):
-    """The model's ``restore(noisy, sigma)``, or its forward with those two arguments."""
+def restore_fn(model: torch.nn.Module, what: str = "--model"):
+    """The model's ``restore(noisy, sigma)``, or its forward with those two arguments; a call that fails (a forward
+    of another signature, a shape it cannot take) is one line naming ``what``."""
     restore = getattr(model, "restore", None)
-    return restore if callable(restore) else (lambda noisy, sigma: model(noisy, sigma))
+    call = restore if callable(restore) else (lambda noisy, sigma: model(noisy, sigma))
+
+    def checked(noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        try:
+            return call(noisy, sigma)
+        except (TypeError, RuntimeError, ValueError, AttributeError) as e:
+            raise BenchError(f"{what}: restore(noisy (B, 3, H, W), sigma (B,)) failed ({type(e).__name__}: "
+                             f"{first_line(e)})") from None
+
+    return checked
 
 
 def scored_id(identity: dict) -> str:
@@ -264,9 +297,15 @@ def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, result
     config = settings.to_dict(ctx.suite.name)
     sid = scored_id({"name": name, "source": source, "config": config, "metrics": list(ctx.metrics),
                      "evaluation": ctx.evaluation.get("key")})
+    base = Path(results_root) / ctx.suite.name
+    folder = base / f"scored-{safe_name(name)}-{sid}"
+    others = [p.name for p in _same_name(base, name) if p != folder
+              and (read_result_quietly(p / "result.json").get("evaluation") or {}).get("key") == ctx.evaluation.get("key")]
+    if others:  # one row per name and evaluator: a second would make the folder unreportable
+        raise BenchError(f"a scored result named {name!r} with other settings is already in {base} ({others[0]}): "
+                         "give this one another --name, or delete that folder")
     t0 = time.time()
     metrics = ctx.score(restore, settings)
-    folder = Path(results_root) / ctx.suite.name / f"scored-{safe_name(name)}-{sid}"
     folder.mkdir(parents=True, exist_ok=True)
     return write_result(folder, ScoredResult(
         scored_id=sid, name=name, source=source, config=config, metrics=metrics,
@@ -274,6 +313,19 @@ def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, result
                                                             else {})},
         env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
         evaluation=ctx.evaluation, metric_info=ctx.metric_info()))
+
+
+def _same_name(base: Path, name: str) -> list[Path]:
+    pattern = re.compile(re.escape(f"scored-{safe_name(name)}-") + r"[0-9a-f]{12}")
+    return [p for p in base.glob("scored-*") if pattern.fullmatch(p.name) and (p / "result.json").is_file()]
+
+
+def read_result_quietly(path: Path) -> dict:
+    """A result file's JSON, or {} when unreadable (the reader that matters validates it later)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def from_cell(folder: Path):

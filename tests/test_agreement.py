@@ -62,3 +62,25 @@ def test_an_unknown_agreement_metric_is_one_line(tmp_path):
     root = write_v2_folder(tmp_path)
     _rescore(root)
     assert _report(root, "--agreement", "mIoU")[0] == 2
+
+
+def test_a_metric_the_rescorings_lack_or_a_cell_rescored_twice_is_one_line(tmp_path):
+    import shutil
+
+    from v2_fixture import write_v2_folder
+
+    from bench.agreement import agreement_frame
+    from bench.base.errors import BenchError
+
+    root = write_v2_folder(tmp_path)
+    _rescore(root)
+    assert _report(root, "--agreement", "lpips")[0] == 2  # registered, but no re-scored result holds it
+    with pytest.raises(BenchError, match="lack it"):
+        agreement_frame(load_results(root, "synthcity"), "lpips")
+    first = next((root / "synthcity").glob("scored-*"))
+    shutil.copytree(first, first.with_name(first.name[:-12] + "0" * 12))
+    data = json.loads((first.with_name(first.name[:-12] + "0" * 12) / "result.json").read_text())
+    data["scored_id"] = "0" * 12
+    (first.with_name(first.name[:-12] + "0" * 12) / "result.json").write_text(json.dumps(data))
+    with pytest.raises(BenchError, match="re-scored twice"):
+        agreement_frame(load_results(root, "synthcity"), "miou")

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from bench.check import compare, render_findings, values_from_results
 
 BASE = {"ffdnet_small__l1__s0|25|psnr": 30.0, "ffdnet_small__l1__s0|25|ssim": 0.9,
@@ -125,7 +127,14 @@ def test_check_fails_closed(tmp_path, capsys):
     assert "finite number >= 0" in capsys.readouterr().err
     assert main(["check", "--results", str(runs), "--instrument", "--baseline", str(tmp_path / "ok.json")]) == 1
     assert "no instrument section: the check fails" in capsys.readouterr().out
-    _write_smoke_cell(runs, float("nan"))  # a NaN result (e.g. a val split whose labels are all 255): refused on read
+    from bench.base.errors import BenchError
+
+    with pytest.raises(BenchError, match="is nan, outside"):  # the writer refuses a file the reader would refuse
+        _write_smoke_cell(runs, float("nan"))
+    [path] = runs.glob("synthcity/*/result.json")  # one written by other code (e.g. a val split of all-255 labels)
+    data = json.loads(path.read_text())
+    data["metrics"]["25"]["psnr"] = float("nan")
+    path.write_text(json.dumps(data))
     assert main([*check, str(_baseline(tmp_path / "ok.json"))]) == 2
     assert "is nan, outside [0.0, inf]" in capsys.readouterr().err
     assert main([*check, str(tmp_path / "new.json"), "--update-baseline"]) == 2

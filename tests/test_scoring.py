@@ -184,3 +184,59 @@ def test_a_model_file_that_a_grid_also_names_as_a_plugin_is_imported_once(tmp_pa
     torch.save({"model": net.state_dict()}, tmp_path / "w.pth")
     loaded = load_model(f"{ROOT / 'examples' / 'dncnn.py'}:DnCNN", {"depth": 6, "width": 32}, tmp_path / "w.pth")
     assert type(loaded).__name__ == "DnCNN" and type(loaded) is type(net)
+
+
+def _png16(w: int, h: int) -> bytes:
+    """A valid 16-bit RGB PNG (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + bytes(w * 6) for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_what_a_hostile_reviewer_found_is_one_line(tmp_path):
+    """Each of these was a traceback or a silent wrong answer before (an audit of score, noisy and the registries)."""
+    from test_metric_registry import _Seg, _val
+
+    from bench.base.registry import import_object
+    from bench.degradations import build_degradation
+    from bench.evaluate import evaluate
+    from bench.grids import get_grid, load_grid_file
+    from bench.metrics import metric_specs
+    from bench.scoring import RestoredFolder, write_noisy
+
+    val = _val(tmp_path / "val")
+    cpu = torch.device("cpu")
+    for restorer, message in ((lambda x, s: x[:, :1], r"returned \(3, 1, 112, 144\) for inputs of shape \(3, 3, 112"),
+                              (lambda x, s: x * float("nan"), "non-finite values")):
+        with pytest.raises(BenchError, match=message):  # a 1-channel output broadcast into a plausible PSNR
+            evaluate(restorer, val, (25.0,), 0, _Seg(), cpu, metrics=("psnr",))
+    sizes = {"a": (8, 8)}
+    (tmp_path / "r" / "25").mkdir(parents=True)
+    (tmp_path / "r" / "25" / "a.png").write_bytes(_png16(8, 8))  # Pillow opens it as "RGB", high bytes only
+    with pytest.raises(BenchError, match="16 bits per channel"):
+        RestoredFolder(tmp_path / "r", _Val(sizes), (25.0,))
+    with pytest.raises(BenchError, match="which the list already names"):
+        metric_specs(["psnr", "bench.metrics.builtin.psnr:psnr"])
+    with pytest.raises(BenchError, match="read_slope must be a finite number > 0"):
+        build_degradation("poisson_gaussian", {"read_slope": 0.0})
+    with pytest.raises(BenchError, match="no module before"):
+        import_object(":Class")
+    with pytest.raises(BenchError, match="two levels print as 25"):
+        get_grid("paper-table2").with_overrides(["test_sigmas=[25, 25.000001]"])
+    f = tmp_path / "g.toml"
+    f.write_text('backbones = ["ffdnet"]\nobjectives = ["l1"]\n[test_degradation_params]\nquality = 30\n')
+    with pytest.raises(BenchError, match="test_degradation_params needs test_degradation"):
+        load_grid_file(f)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "old.npy").write_bytes(b"x")
+    with pytest.raises(BenchError, match="is not empty"):
+        write_noisy(tmp_path / "used", val, (25.0,), 0, build_degradation("gaussian"), {})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BenchError, match="is not a folder"):
+        write_noisy(tmp_path / "file", val, (25.0,), 0, build_degradation("gaussian"), {})

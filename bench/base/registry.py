@@ -123,6 +123,8 @@ DOTTED_HINT = "; a dotted path module:Name names an unregistered one, and --plug
 def import_object(path: str, kind: str = "object") -> Any:
     """``"pkg.mod:Name"`` (or ``pkg.mod:Outer.Inner``) -> the object; a one-line error otherwise."""
     module, _, attr = path.partition(":")
+    if not module:
+        raise BenchError(f"{kind} {path!r}: no module before ':' (expected pkg.module:Name)")
     try:
         obj: Any = importlib.import_module(module)
     except ImportError as e:

@@ -150,7 +150,13 @@ def get_metric(name: str) -> MetricSpec:
 
 def metric_specs(names: Iterable[str]) -> tuple[MetricSpec, ...]:
     """The specs of ``names`` (unknown names fail with the close matches), in the order given, without repeats."""
-    return tuple(METRICS.get(n) for n in dict.fromkeys(names))
+    specs: dict[str, MetricSpec] = {}
+    for n in dict.fromkeys(names):
+        spec = METRICS.get(n)
+        if spec.name in specs:
+            raise BenchError(f"metrics: {n!r} is metric {spec.name!r}, which the list already names; name each once")
+        specs[spec.name] = spec
+    return tuple(specs.values())
 
 
 def ordered(names: Iterable[str]) -> list[str]:
@@ -164,6 +170,5 @@ def metric_names_from(text: Any, where: str) -> tuple[str, ...]:
         text = [text]
     if not isinstance(text, list) or not text or not all(isinstance(n, str) for n in text):
         raise BenchError(f"{where}: metrics must be a non-empty list of metric names, e.g. [\"psnr\", \"ms_ssim\"]")
-    for n in text:
-        METRICS.get(n)
+    metric_specs(text)  # every name registered, none twice under two names
     return tuple(dict.fromkeys(text))

@@ -33,6 +33,11 @@ def shot_read(level: torch.Tensor, slope: float, offset: float) -> tuple[torch.T
                       "2019); level = std at mid-grey", order=20)
 class PoissonGaussian(Degradation):
     def __init__(self, read_slope: float = 2.18, read_offset: float = 1.20) -> None:
+        if not (math.isfinite(read_slope) and read_slope > 0 and math.isfinite(read_offset)):
+            from bench.base.errors import BenchError
+
+            raise BenchError(f"degradation poisson_gaussian: read_slope must be a finite number > 0 and read_offset "
+                             f"finite (got {read_slope}, {read_offset}): log(read) = slope log(shot) + offset")
         self.read_slope, self.read_offset = float(read_slope), float(read_offset)
 
     def _apply(self, clean: torch.Tensor, level: torch.Tensor, normal: torch.Tensor
