@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, help="with --model: its state dict (weights_only=True; a state_dict / "
                    "model / params wrapper and a module. prefix are recognised)")
     p.add_argument("--model-params", default="{}", help="with --model: its constructor's keyword arguments, JSON")
+    p.add_argument("--noisy", type=Path, help="with --restored: the folder `bench noisy` wrote the inputs into; its "
+                   "manifest must name this score's suite, levels, seed, degradation and protocol")
     p.add_argument("--name", help="the table row (default: the model, or the folder's name)")
     p.add_argument("--grid", default="smoke", help="the grid whose test settings (levels, metrics, degradation, "
                    "protocol) are used (default smoke: sigma 25 and 50)")
@@ -748,6 +750,8 @@ def cmd_score(args) -> int:
     grid, settings, suite, Context = _score_context(args)
     if args.model is None and args.model_params != "{}":
         raise BenchError("--model-params goes with --model")
+    if args.noisy is not None and args.restored is None:
+        raise BenchError("--noisy goes with --restored (it checks that the outputs were made from those inputs)")
     if args.cell is not None and (args.seed != 0 or any(not s.startswith("metrics=") for s in args.set)):
         raise BenchError("--cell scores at the cell's own levels, seed and degradation: of --set only metrics=[...] "
                          "applies, and --seed does not")
@@ -774,8 +778,13 @@ def cmd_score(args) -> int:
     if args.model is not None or args.cell is not None:
         restore = restore_fn(model.to(ctx.device))
     else:
+        from bench.scoring import check_noisy_manifest
+
+        inputs = (check_noisy_manifest(args.noisy, settings, suite.name) if args.noisy is not None
+                  else "not verified (no --noisy)")
         restore = RestoredFolder(args.restored, ctx.val, settings.test_sigmas)
-        source = {"kind": "restored", "folder": str(args.restored), "sha256": restore.fingerprint()}
+        source = {"kind": "restored", "folder": str(args.restored), "sha256": restore.fingerprint(),
+                  "inputs_manifest_sha256": inputs}
         name = args.name or Path(args.restored).resolve().name
     path = score(ctx, restore, settings, name, source, args.results)
     from bench.results import read_result, scored_metrics
@@ -802,7 +811,7 @@ def cmd_noisy(args) -> int:
     name, params = settings.scored_degradation
     manifest = write_noisy(args.out, val, settings.test_sigmas, settings.seed, build_degradation(name, params),
                            {"suite": suite.name, "grid": grid.name, "degradation": [name, dict(params)],
-                            "protocol": settings.protocol})
+                            "protocol": settings.protocol})  # what `score --restored --noisy` checks
     _log(f"wrote {len(val)} x {len(settings.test_sigmas)} inputs and {manifest}")
     return 0
 

@@ -264,6 +264,28 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80] or "scored"
 
 
+def check_noisy_manifest(folder: Path, settings: ScoreSettings, suite: str) -> str:
+    """That ``bench noisy``'s manifest in ``folder`` was written for these test settings (suite, levels, seed,
+    degradation, protocol): the restored PNGs are then scored on the inputs they were made from. Returns the
+    manifest's sha256; a mismatch is one line naming the field."""
+    path = Path(folder) / NOISY_MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BenchError(f"--noisy {folder} has no {NOISY_MANIFEST}: give the folder `bench noisy --out` wrote") from None
+    except (OSError, ValueError) as e:
+        raise BenchError(f"--noisy {path} is unreadable ({first_line(e)}); write it again with `bench noisy`") from None
+    name, params = settings.scored_degradation
+    want = {"suite": suite, "levels": [level_dir(s) for s in settings.test_sigmas], "seed": settings.seed,
+            "degradation": [name, {k: v for k, v in params}], "protocol": settings.protocol}
+    for key, value in want.items():
+        got = manifest.get(key) if isinstance(manifest, dict) else None
+        if json.dumps(got, sort_keys=True) != json.dumps(value, sort_keys=True):
+            raise BenchError(f"--noisy {path}: its inputs were written for {key} {got!r}, this score is for {value!r}: "
+                             "pass the same --grid / --set / --seed as to `bench noisy`")
+    return sha256_file(path)
+
+
 class ScoreSettings:
     """The test settings a scored restorer is measured at: levels, the test-noise seed, protocol, degradation (what
     ``bench.runner.Context.score`` reads of a cell)."""

@@ -240,3 +240,25 @@ def test_what_a_hostile_reviewer_found_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(BenchError, match="is not a folder"):
         write_noisy(tmp_path / "file", val, (25.0,), 0, build_degradation("gaussian"), {})
+
+
+def test_restored_outputs_are_tied_to_the_inputs_they_were_made_from(tmp_path):
+    from test_metric_registry import _val
+
+    from bench.cli import main
+    from bench.degradations import build_degradation
+    from bench.scoring import ScoreSettings, check_noisy_manifest, write_noisy
+
+    val = _val(tmp_path / "val")
+    write_noisy(tmp_path / "in", val, (25.0, 50.0), 0, build_degradation("gaussian"),
+                {"suite": "synthcity", "degradation": ["gaussian", {}], "protocol": "ours"})
+    ok = ScoreSettings((25.0, 50.0), 0, "ours", ("gaussian", ()))
+    assert len(check_noisy_manifest(tmp_path / "in", ok, "synthcity")) == 64
+    for settings, field in ((ScoreSettings((25.0, 50.0), 1, "ours", ("gaussian", ())), "seed"),
+                            (ScoreSettings((25.0,), 0, "ours", ("gaussian", ())), "levels"),
+                            (ScoreSettings((25.0, 50.0), 0, "ours", ("poisson_gaussian", ())), "degradation")):
+        with pytest.raises(BenchError, match=f"written for {field}"):
+            check_noisy_manifest(tmp_path / "in", settings, "synthcity")
+    with pytest.raises(BenchError, match="has no manifest.json"):
+        check_noisy_manifest(tmp_path / "val", ok, "synthcity")
+    assert main(["score", "--model", "ffdnet_small", "--weights", "w", "--noisy", str(tmp_path / "in")]) == 2
