@@ -10,7 +10,6 @@ images, not the networks, that are resampled), and the pairs of rows whose order
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from scipy import stats as sps
 
 from bench.base.errors import BenchError
 from bench.frame import image_frame
-from bench.report import _order_key, group_seed, row_samples
+from bench.report import _order_key, evaluation_key, group_seed, main_evaluation_key, row_samples
 from bench.stats import ALPHA, N_BOOT, image_weights
 
 COLUMNS = ["backbone", "sigma", "metric", "evaluator", "rows", "tau", "tau_low", "tau_high", "swaps"]
@@ -34,12 +33,11 @@ def agreement_frame(results: list[dict], metric: str = "miou", n_boot: int = N_B
                     ) -> pd.DataFrame:
     """One row per (group, level, other evaluator): rows compared, tau, its (1 - alpha) bootstrap interval, swaps."""
     cells = {r["cell_id"]: r for r in results if r.get("kind") == "cell"}
-    base = Counter(str((r.get("evaluation") or {}).get("key")) for r in cells.values()).most_common(1)
-    base_key = base[0][0] if base else None
+    base_key = main_evaluation_key(list(cells.values()))
     rescored: dict[str, dict[str, dict]] = {}
     for r in results:
         src = r.get("source") or {}
-        key = str((r.get("evaluation") or {}).get("key"))
+        key = evaluation_key(r)
         if r.get("kind") == "scored" and src.get("kind") == "cell" and src.get("cell_id") in cells and key != base_key:
             cell = cells[src["cell_id"]]
             seen = rescored.setdefault(key, {})
@@ -68,7 +66,7 @@ def agreement_frame(results: list[dict], metric: str = "miou", n_boot: int = N_B
             labels = sorted((k for k in a if k in b), key=lambda k: _order_key(group, k))  # the table's row order
             if len(labels) < 2:
                 continue
-            n = (a[labels[0]].values if a[labels[0]].values is not None else a[labels[0]].areas).shape[1]
+            n = a[labels[0]].images
             rng = np.random.default_rng(group_seed(group, sigma, f"agreement {key}"))
             w = np.concatenate([np.ones((1, n)), image_weights(n, n_boot, rng)])
             va = np.stack([a[k].statistic(w).mean(0) for k in labels])  # (rows, 1 + B)
@@ -88,7 +86,7 @@ def agreement_frame(results: list[dict], metric: str = "miou", n_boot: int = N_B
     return pd.DataFrame(out, columns=COLUMNS)
 
 
-def render_agreement(df: pd.DataFrame, title: str, base: str | None = None) -> str:
+def render_agreement(df: pd.DataFrame, title: str) -> str:
     lines = [f"## {title}: rank agreement between evaluators", "",
              "| Group | σ | metric | other evaluator | rows | Kendall's τ [95 %] | rows that swap order |",
              "|---|---:|---|---|---:|---:|---|"]

@@ -730,24 +730,23 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
-def _score_context(args):
-    from bench.runner import Context
+def _score_settings(args):
+    """(grid, test settings, suite) of `bench score` / `bench noisy`: the grid's levels, degradation and protocol."""
     from bench.scoring import ScoreSettings
     from bench.suites import build_suite
 
     grid = _grid(args)
-    settings = ScoreSettings.of_grid(grid, args.suite, args.seed)
-    suite = build_suite(args.suite, _suite_options(args))
-    return grid, settings, suite, Context
+    return grid, ScoreSettings.of_grid(grid, args.suite, args.seed), build_suite(args.suite, _suite_options(args))
 
 
 def cmd_score(args) -> int:
     import json
 
     from bench.base.atomic import sha256_file
+    from bench.runner import Context
     from bench.scoring import RestoredFolder, load_model, restore_fn, score
 
-    grid, settings, suite, Context = _score_context(args)
+    grid, settings, suite = _score_settings(args)
     if args.model is None and args.model_params != "{}":
         raise BenchError("--model-params goes with --model")
     if args.noisy is not None and args.restored is None:
@@ -799,19 +798,18 @@ def cmd_score(args) -> int:
 def cmd_noisy(args) -> int:
     from bench.degradations import build_degradation
     from bench.paths import cache_root
-    from bench.scoring import write_noisy
+    from bench.scoring import noisy_identity, write_noisy
     from bench.streaming import decoded
 
-    grid, settings, suite, _ = _score_context(args)
+    grid, settings, suite = _score_settings(args)
     if settings.protocol != "ours":
         raise BenchError("bench noisy writes the inputs of our protocol (noise fixed per image id, level and seed); "
                          "--protocol authors draws the authors' noise instead")
     root = suite.data_root(_log)
     val = decoded(root, "val", cache_root() / "decoded", _log, suite.label_root)
-    name, params = settings.scored_degradation
-    manifest = write_noisy(args.out, val, settings.test_sigmas, settings.seed, build_degradation(name, params),
-                           {"suite": suite.name, "grid": grid.name, "degradation": [name, dict(params)],
-                            "protocol": settings.protocol})  # what `score --restored --noisy` checks
+    manifest = write_noisy(args.out, val, settings.test_sigmas, settings.seed,
+                           build_degradation(*settings.scored_degradation),
+                           {**noisy_identity(settings, suite.name), "grid": grid.name})
     _log(f"wrote {len(val)} x {len(settings.test_sigmas)} inputs and {manifest}")
     return 0
 

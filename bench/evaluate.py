@@ -107,13 +107,18 @@ def input_generator(image_id: str, level: float, seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(eval_noise_seed(image_id, level, seed))
 
 
+def image_shape(val: SplitData, i: int) -> tuple[int, ...]:
+    """(3, H, W) of val image ``i``, without decoding it where the split knows its sizes (the decoded cache)."""
+    size = getattr(val, "image_size", None)
+    return tuple(size(i)) if size is not None else tuple(val[i][0].shape)
+
+
 def _same_size_runs(val: SplitData, batch: int) -> Iterator[range]:
     """Consecutive indices of at most ``batch`` images of one size (a split may mix sizes)."""
-    size = getattr(val, "image_size", None) or (lambda i: tuple(val[i][0].shape))
     start = 0
     while start < len(val):
-        end, first = start + 1, size(start)
-        while end < len(val) and end - start < batch and size(end) == first:
+        end, first = start + 1, image_shape(val, start)
+        while end < len(val) and end - start < batch and image_shape(val, end) == first:
             end += 1
         yield range(start, end)
         start = end
@@ -143,7 +148,7 @@ def evaluate(restore: RestoreFn | None, val: SplitData, sigmas: tuple[float, ...
         ids: list[str] = []
         parts: dict[str, list[torch.Tensor]] = {s.name: [] for s in specs}
         for b in restored_batches(restore, val, sigma, seed, device, batch, amp, protocol, tile, degradation):
-            pred = segmenter.predict(b.out_u8) if needs & {"prediction"} else None
+            pred = segmenter.predict(b.out_u8) if "prediction" in needs else None
             clean_u8 = b.clean_u8
             if "clean_prediction" in needs:
                 clean_pred = pred if b.restored is None and pred is not None else segmenter.predict(clean_u8)

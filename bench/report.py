@@ -21,7 +21,7 @@ import pandas as pd
 from bench.base.classes import CLASSES
 from bench.base.errors import BenchError
 from bench.config import group_of
-from bench.frame import as_row, frame, image_frame
+from bench.frame import as_row, frame, image_frame, per_image_keys
 from bench.metrics import DEFAULT_METRICS, METRICS, ordered
 from bench.results import scored_metrics
 from bench.stats import ALPHA, N_BOOT, RowSample, SeedSpread, analyse_group
@@ -66,10 +66,10 @@ def row_samples(images: pd.DataFrame, metric: str) -> dict[str, RowSample]:
     """The per-seed, per-image data of each label of one (backbone, sigma) for ``metric``; labels whose results
     lack per-image areas are left out of mIoU."""
     out = {}
-    iou = METRICS[metric].kind == "iou"
-    inter_key, union_key = METRICS[metric].area_keys if iou else ("", "")
-    inter = [f"{inter_key}.{c}" for c in CLASSES]
-    union = [f"{union_key}.{c}" for c in CLASSES]
+    keys = per_image_keys(metric)
+    iou = len(keys) == 2
+    inter = [f"{keys[0]}.{c}" for c in CLASSES]
+    union = [f"{keys[-1]}.{c}" for c in CLASSES]
     for label, rows in images.groupby("label", sort=False):
         rows = rows.sort_values(["seed", "image"])
         seeds = rows["seed"].nunique()
@@ -137,14 +137,25 @@ def table_frame(results: list[dict], cell_ids: set[str] | None = None, n_boot: i
     return _sorted(out)
 
 
+def evaluation_key(result: dict) -> str:
+    """The evaluator a result was measured with (``bench.identity``'s key), as text ("None" when not recorded)."""
+    return str((result.get("evaluation") or {}).get("key"))
+
+
+def main_evaluation_key(results: list[dict]) -> str | None:
+    """The evaluation key most of ``results`` were measured with (None for no results)."""
+    from collections import Counter
+
+    keys = Counter(evaluation_key(r) for r in results).most_common(1)
+    return keys[0][0] if keys else None
+
+
 def main_evaluator_rows(results: list[dict], cells: list[dict]) -> list[dict]:
     """The scored results measured with the cells' evaluator (the most common one; with no cells, the scored
     results' own most common): results re-scored under another evaluator belong to ``report --agreement``."""
-    from collections import Counter
-
     scored = [r for r in results if r.get("kind") == "scored"]
-    keys = Counter(str((r.get("evaluation") or {}).get("key")) for r in (cells or scored)).most_common(1)
-    return [r for r in scored if keys and str((r.get("evaluation") or {}).get("key")) == keys[0][0]]
+    key = main_evaluation_key(cells or scored)
+    return [r for r in scored if evaluation_key(r) == key]
 
 
 def _one_cell_per_row_and_seed(cells: list[dict]) -> None:

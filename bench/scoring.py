@@ -90,7 +90,9 @@ class RestoredFolder:
         if not self.root.is_dir():
             raise BenchError(f"--restored {self.root} is not a folder (expected <level>/<image id>.png, as `bench "
                              "noisy` lays out the inputs)")
-        sizes = {s.image_id: tuple(val[i][0].shape[-2:]) for i, s in enumerate(val.samples)}
+        from bench.evaluate import image_shape
+
+        sizes = {s.image_id: image_shape(val, i)[-2:] for i, s in enumerate(val.samples)}
         for level in levels:
             folder = self.root / level_dir(level)
             found = {p.name for p in folder.glob("*")} if folder.is_dir() else set()
@@ -264,6 +266,14 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80] or "scored"
 
 
+def noisy_identity(settings: ScoreSettings, suite: str) -> dict:
+    """What ``bench noisy``'s manifest says its inputs are for, and ``check_noisy_manifest`` compares: the suite,
+    levels, seed, degradation and protocol."""
+    name, params = settings.scored_degradation
+    return {"suite": suite, "levels": [level_dir(s) for s in settings.test_sigmas], "seed": settings.seed,
+            "degradation": [name, dict(params)], "protocol": settings.protocol}
+
+
 def check_noisy_manifest(folder: Path, settings: ScoreSettings, suite: str) -> str:
     """That ``bench noisy``'s manifest in ``folder`` was written for these test settings (suite, levels, seed,
     degradation, protocol): the restored PNGs are then scored on the inputs they were made from. Returns the
@@ -275,10 +285,7 @@ def check_noisy_manifest(folder: Path, settings: ScoreSettings, suite: str) -> s
         raise BenchError(f"--noisy {folder} has no {NOISY_MANIFEST}: give the folder `bench noisy --out` wrote") from None
     except (OSError, ValueError) as e:
         raise BenchError(f"--noisy {path} is unreadable ({first_line(e)}); write it again with `bench noisy`") from None
-    name, params = settings.scored_degradation
-    want = {"suite": suite, "levels": [level_dir(s) for s in settings.test_sigmas], "seed": settings.seed,
-            "degradation": [name, {k: v for k, v in params}], "protocol": settings.protocol}
-    for key, value in want.items():
+    for key, value in noisy_identity(settings, suite).items():
         got = manifest.get(key) if isinstance(manifest, dict) else None
         if json.dumps(got, sort_keys=True) != json.dumps(value, sort_keys=True):
             raise BenchError(f"--noisy {path}: its inputs were written for {key} {got!r}, this score is for {value!r}: "

@@ -48,6 +48,10 @@ class RowSample:
     def seeds(self) -> int:
         return len(self.values if self.values is not None else self.areas)
 
+    @property
+    def images(self) -> int:
+        return (self.values if self.values is not None else self.areas).shape[1]
+
     def statistic(self, weights: np.ndarray) -> np.ndarray:
         """(S, B): the statistic of each seed under each resample; ``weights`` (B, N) counts over images."""
         if self.values is not None:
@@ -63,8 +67,7 @@ class RowSample:
 
     def point(self) -> float:
         """The row's value: the statistic on all images, averaged over seeds."""
-        n = (self.values if self.values is not None else self.areas).shape[1]
-        return float(self.statistic(np.ones((1, n))).mean())
+        return float(self.statistic(np.ones((1, self.images))).mean())
 
 
 def image_weights(n_images: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
