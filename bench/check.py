@@ -1,7 +1,9 @@
 """Regression check of metrics against a committed baseline, per-metric tolerance and direction.
 
 A baseline is a JSON file: {"suite", "grid", "tolerances": {metric: tol}, "values": {key: value}} with
-keys "<backbone>__<objective>__s<seed>|<sigma>|<metric>". A value worse than its baseline by more than
+keys "<backbone>__<objective>__s<seed>|<sigma>|<metric>" for cells and "scored-<name>|<sigma>|<metric>" for results
+of ``bench score`` (``scored-<name>@<evaluator>|...`` for those measured with another evaluator than the cells'). A
+value worse than its baseline by more than
 the metric's tolerance (in the metric's direction) is a regression; better by more, an improvement.
 """
 from __future__ import annotations
@@ -21,11 +23,21 @@ def default_tolerances(metrics) -> dict[str, float]:
 
 
 def values_from_results(results: list[dict], cell_ids: set[str] | None = None) -> dict[str, float]:
-    """{"<slug>|<sigma>|<metric>": value} of the finished cells (``bench.frame``), restricted to ``cell_ids``."""
+    """{"<slug>|<sigma>|<metric>": value} of the finished cells (``bench.frame``), restricted to ``cell_ids``, and of
+    the scored results beside them: of restorers scored as they are, and of these cells re-scored (``bench score``)."""
     from bench.frame import frame
+    from bench.report import evaluation_key, evaluator_label, main_evaluation_key
 
     cells = [r for r in results if r.get("kind") == "cell" and (cell_ids is None or r["cell_id"] in cell_ids)]
-    df = frame(cells)
+    ids = {r["cell_id"] for r in cells}
+    scored = [r for r in results if r.get("kind") == "scored"
+              and ((r.get("source") or {}).get("kind") != "cell" or r["source"].get("cell_id") in ids)]
+    main = main_evaluation_key(cells or scored)
+    rows = list(cells)
+    for r in scored:  # frame keys them "scored-<name>"; another evaluator's numbers get keys of their own
+        other = evaluation_key(r) != main
+        rows.append({**r, "name": r["name"] + "@" + evaluator_label(r).replace(" ", ":")} if other else r)
+    df = frame(rows)
     keys = df["slug"] + "|" + df["sigma"] + "|" + df["metric"]
     return dict(zip(keys, df["value"].astype(float), strict=True))
 

@@ -47,6 +47,9 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-download", action="store_true", help="fetch a segmenter checkpoint given as a URL/zoo")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="unpickle the segmenter checkpoint fully (runs code from it; only for files you trust)")
+    p.add_argument("--evaluator", help="synthcity: which embedded evaluator scores (default unet; `bench list` names "
+                   "them, e.g. erfnet); results of another evaluator never mix with a folder's (bench score --cell "
+                   "and --rescore store theirs beside the cells)")
     p.add_argument("--vgg-weights", type=Path,
                    help="cityscapes: torchvision's vgg19-dcbb9e9d.pth (default: the torch hub cache)")
     p.add_argument("--lpips-weights", type=Path,
@@ -58,7 +61,8 @@ def _suite_options(args):
 
     return SuiteOptions(args.data_root, args.seg_config, args.seg_checkpoint, args.trust_checkpoint,
                         allow_download=args.allow_download, vgg_weights=args.vgg_weights,
-                        lpips_weights=args.lpips_weights, label_root=args.label_root)
+                        lpips_weights=args.lpips_weights, label_root=args.label_root,
+                        evaluator=getattr(args, "evaluator", None))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "inputs, made by any tool")
     what.add_argument("--cell", type=Path, help="a finished cell's folder: scored again from its saved weights (no "
                       "training) at its own test settings, under this command's segmenter, protocol and metrics; "
-                      "stored as its own result, the cell's is never touched")
+                      "stored as its own result beside the cell (default --results: the cell's), the cell's is "
+                      "never touched")
+    what.add_argument("--rescore", action="store_true", help="every finished cell of --grid (--seeds, --only) in "
+                      "--results, as --cell does one; cells already re-scored with these settings are skipped")
     p.add_argument("--weights", type=Path, help="with --model: its state dict (weights_only=True; a state_dict / "
                    "model / params wrapper and a module. prefix are recognised)")
     p.add_argument("--model-params", default="{}", help="with --model: its constructor's keyword arguments, JSON")
@@ -164,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as for run (test_sigmas=[..], "
                    "metrics=[..], test_degradation=...)")
     p.add_argument("--seed", type=int, default=0, help="the test noise's seed (a cell's is its training seed)")
-    p.add_argument("--results", type=Path, default=default_results_root())
+    _seeds_arg(p)
+    p.add_argument("--only", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="with --rescore: only the grid's rows with this backbone=NAME and/or objective=NAME")
+    p.add_argument("--results", type=Path, default=None, help="where the result goes (default: the cell's results "
+                   "folder for --cell, else " + str(default_results_root()) + ")")
     p.add_argument("--device", default="cpu")
     _suite_args(p)
     _plugin_arg(p)
@@ -615,12 +626,12 @@ def cmd_prepare(args) -> int:
         return 0
     meta = suite.prepare_segmenter(force=args.force, log=_log)
     ckpt, _ = suite.locate_segmenter()
-    _log(f"embedded segmenter: {ckpt} (sha256 {meta['sha256'][:16]}...)")
+    _log(f"embedded segmenter {suite.evaluator_name}: {ckpt} (sha256 {meta['sha256'][:16]}...)")
     _log(f"clean val mIoU {meta['clean_miou']:.4f} (needs >= {MIN_CLEAN_MIOU}); noisy input at sigma 50: "
          f"{meta['noisy_miou_sigma50']:.4f}, a drop of {meta['noise_drop']:.4f} (needs >= {MIN_NOISY_DROP})")
     if not meta["meets_bar"]:
-        raise BenchError("the embedded segmenter misses the quality bar above: the benchmark could not tell "
-                         "objectives apart; run `python -m bench prepare --force` after fixing the evaluator")
+        raise BenchError(f"the embedded segmenter {suite.evaluator_name} misses the quality bar above: the benchmark "
+                         f"could not tell objectives apart; run `{suite.prepare_command}` after fixing the evaluator")
     return 0
 
 
@@ -746,6 +757,8 @@ def cmd_score(args) -> int:
     from bench.runner import Context
     from bench.scoring import RestoredFolder, load_model, restore_fn, score
 
+    if not args.rescore and (args.only or args.seeds or args.max_seeds is not None):
+        raise BenchError("--only and --seeds choose the cells of --rescore: add --rescore, or drop them")
     grid, settings, suite = _score_settings(args)
     if args.model is None and args.model_params != "{}":
         raise BenchError("--model-params goes with --model")
@@ -754,6 +767,12 @@ def cmd_score(args) -> int:
     if args.cell is not None and (args.seed != 0 or any(not s.startswith("metrics=") for s in args.set)):
         raise BenchError("--cell scores at the cell's own levels, seed and degradation: of --set only metrics=[...] "
                          "applies, and --seed does not")
+    if args.rescore and (args.seed != 0 or args.name):
+        raise BenchError("--rescore scores each cell at its own seed and under its own name: drop --seed / --name")
+    if args.weights is not None and args.model is None:
+        raise BenchError("--weights goes with --model (--restored and --cell bring their own)")
+    if args.rescore:
+        return _rescore(args, grid, suite)
     if args.model is not None:
         if args.weights is None:
             raise BenchError("--model needs --weights CKPT (the state dict to score)")
@@ -766,13 +785,13 @@ def cmd_score(args) -> int:
         model = load_model(args.model, params, args.weights)
         source = {"kind": "model", "model": args.model, "params": params, "weights_sha256": sha256_file(args.weights)}
         name = args.name or args.model.rpartition(":")[2] or args.model
-    elif args.weights is not None:
-        raise BenchError("--weights goes with --model (--restored and --cell bring their own)")
+    results = args.results or default_results_root()
     if args.cell is not None:
         from bench.scoring import from_cell
 
         model, settings, source, cell_name = from_cell(args.cell)
         name = args.name or cell_name
+        results = args.results or Path(args.cell).resolve().parent.parent  # beside the cell: <results>/<suite>/<cell>
     ctx = Context(suite, args.device, _log, metrics=grid.metrics)
     if args.model is not None or args.cell is not None:
         restore = restore_fn(model.to(ctx.device))
@@ -785,13 +804,51 @@ def cmd_score(args) -> int:
         source = {"kind": "restored", "folder": str(args.restored), "sha256": restore.fingerprint(),
                   "inputs_manifest_sha256": inputs}
         name = args.name or Path(args.restored).resolve().name
-    path = score(ctx, restore, settings, name, source, args.results)
+    path = score(ctx, restore, settings, name, source, results)
+    _print_scored(path, name)
+    return 0
+
+
+def _print_scored(path: Path, name: str) -> None:
     from bench.results import read_result, scored_metrics
 
     r = read_result(path)
     for level, m in r["metrics"].items():
         print(f"{name} σ={level}: " + ", ".join(f"{k} {m[k]:.6g}" for k in scored_metrics(r)))
     _log(f"wrote {path}")
+
+
+def _rescore(args, grid, suite) -> int:
+    """``bench score --rescore``: every finished cell of the grid in --results, scored again from its saved weights
+    under this command's evaluator and metrics (no training); cells already re-scored so are skipped."""
+    from bench.results import RESULT_FILE, read_result
+    from bench.runner import Context
+    from bench.scoring import from_cell, restore_fn, score
+
+    results = args.results or default_results_root()
+    grid, _ = _seeded(args, grid)
+    base = results / suite.name
+    folders = [base / c.dirname() for c in grid.cells(suite.name)]
+    done = [f for f in folders if (f / RESULT_FILE).is_file()]
+    if not done:
+        raise BenchError(f"no finished cell of grid {args.grid} under {base}: run it first (bench run --grid "
+                         f"{args.grid} --results {results}), or point --results at its folder")
+    _log(f"re-scoring {len(done)} finished cells of grid {args.grid} ({len(folders) - len(done)} not finished, "
+         f"skipped) under {suite.name}'s evaluator {getattr(suite, 'evaluator_name', '') or 'given'}")
+    ctx = Context(suite, args.device, _log, metrics=grid.metrics)
+    t0, scored, skipped = time.time(), 0, 0
+    for folder in done:
+        model, settings, source, name = from_cell(folder)
+        path = score(ctx, restore_fn(model.to(ctx.device)), settings, name, source, results, skip_existing=True)
+        if path is None:
+            skipped += 1
+            continue
+        scored += 1
+        r = read_result(path)
+        _log(f"[{scored + skipped}/{len(done)}] {name}: " + ", ".join(
+            f"σ{level} mIoU {m['miou']:.4f}" for level, m in r["metrics"].items() if "miou" in m))
+    _log(f"re-scored {scored} cells ({skipped} already were) in {time.time() - t0:.0f} s, no training; "
+         f"`bench report --agreement --results {results}` compares the evaluators' rankings")
     return 0
 
 
@@ -843,6 +900,11 @@ def cmd_list(args) -> int:
     print("degradations (a grid's [train] degradation, test_degradation; levels on the 0-255 scale):")
     for name in DEGRADATIONS:
         print(f"  {name:20s} {DEGRADATIONS[name].description}")
+    from bench.suites import EMBEDDED_EVALUATORS, MAIN_EVALUATOR
+
+    print(f"embedded evaluators (synthcity's --evaluator; default {MAIN_EVALUATOR}):")
+    for name in EMBEDDED_EVALUATORS:
+        print(f"  {name:20s} {EMBEDDED_EVALUATORS[name].description}")
     print("suites: " + ", ".join(SUITES.names()))
     return 0
 

@@ -59,8 +59,9 @@ def synthcity_checks(opts, needs: set[str]) -> list[Check]:
     def segmenter() -> str:
         found = suite.locate_segmenter()
         if found is None:
-            return "absent: `python -m bench prepare --only segmenter` trains it (~9 min on 2 cores; automatic on first run)"
-        return f"{_file(found[0])}, clean mIoU {found[1].get('clean_miou')}"
+            return (f"{suite.evaluator_name} absent: `{suite.prepare_command.replace(' --force', '')}` trains it "
+                    "(~9 min on 2 cores; automatic on first run)")
+        return f"{suite.evaluator_name}: {_file(found[0])}, clean mIoU {found[1].get('clean_miou')}"
 
     def features() -> str:
         found = suite.feature_weights().locate()

@@ -142,6 +142,13 @@ def evaluation_key(result: dict) -> str:
     return str((result.get("evaluation") or {}).get("key"))
 
 
+def evaluator_label(result: dict) -> str:
+    """A result's segmenter for people: its config's file stem and checkpoint sha256, "synthcity_erfnet 1a2b3c4d"."""
+    seg = (result.get("weights") or {}).get("segmenter") or {}
+    stem = Path(str(seg.get("config") or "?")).stem
+    return f"{stem} {str(seg.get('sha256') or evaluation_key(result))[:8]}"
+
+
 def main_evaluation_key(results: list[dict]) -> str | None:
     """The evaluation key most of ``results`` were measured with (None for no results)."""
     from collections import Counter

@@ -313,10 +313,12 @@ class ScoreSettings:
                    if (name, params) != ("gaussian", ()) else {})}
 
 
-def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, results_root: Path) -> Path:
+def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, results_root: Path,
+          skip_existing: bool = False) -> Path | None:
     """Score ``restore`` (a restore function or a ``RestoredFolder``) with ``ctx`` (a ``bench.runner.Context``) and
-    write its result file, ``<results>/<suite>/scored-<name>-<id>/result.json``; the id digests the source and the
-    test settings, so scoring the same thing again replaces its own file and nothing else. Returns the file."""
+    write its result file, ``<results>/<suite>/scored-<name>-<id>/result.json``; the id digests the source, the
+    test settings, the metrics and the evaluator, so scoring the same thing again replaces its own file and nothing
+    else. Returns the file; None when ``skip_existing`` and a readable result of this id is there already."""
     import time
 
     from bench.environment import environment
@@ -328,6 +330,8 @@ def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, result
                      "evaluation": ctx.evaluation.get("key")})
     base = Path(results_root) / ctx.suite.name
     folder = base / f"scored-{safe_name(name)}-{sid}"
+    if skip_existing and read_result_quietly(folder / "result.json").get("scored_id") == sid:
+        return None
     others = [p.name for p in _same_name(base, name) if p != folder
               and (read_result_quietly(p / "result.json").get("evaluation") or {}).get("key") == ctx.evaluation.get("key")]
     if others:  # one row per name and evaluator: a second would make the folder unreportable

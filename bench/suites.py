@@ -15,7 +15,7 @@ from bench.embedded_weights import EmbeddedWeights, digest_of
 from bench.paths import REPO_ROOT, cache_root
 from bench.synthcity.dataset import SynthcitySpec, ensure_synthcity
 
-EMBEDDED_SEG_CONFIG = REPO_ROOT / "seg_eval" / "configs" / "synthcity_unet.py"
+EMBEDDED_SEG_CONFIG = REPO_ROOT / "seg_eval" / "configs" / "synthcity_unet.py"  # the main evaluator's config
 # Weights produced by `python -m bench prepare --force` and committed, so that a fresh clone needs no
 # training; used only when their name (data version + config text + training spec) matches and
 # their checksum is right. Weights trained here (in the cache) take precedence.
@@ -23,6 +23,38 @@ SHIPPED_WEIGHTS = REPO_ROOT / "seg_eval" / "weights"
 SHIPPED_FEATURE_WEIGHTS = REPO_ROOT / "losses" / "weights"
 # The evaluator must separate objectives: clean mIoU at least this, and noise at sigma 50 must cost at least this.
 MIN_CLEAN_MIOU, MIN_NOISY_DROP, DROP_SIGMA = 0.80, 0.15, 50.0
+
+
+@dataclass(frozen=True)
+class EmbeddedEvaluator:
+    """A segmenter the synthcity suite trains for itself on its clean train split (``bench prepare``) and scores
+    with: an mmseg config (19 Cityscapes classes) and the ``SegTrainSpec`` fields that differ from the defaults."""
+
+    config: Path
+    description: str
+    train: tuple[tuple[str, object], ...] = ()
+
+
+EMBEDDED_EVALUATORS: Registry[EmbeddedEvaluator] = Registry("embedded evaluator",
+                                                            entry_point_group="d2sm_bench.evaluators")
+MAIN_EVALUATOR = "unet"  # the suite's evaluator unless --evaluator names another
+
+
+def register_embedded_evaluator(name: str, config: Path, description: str, order: float = 1000.0,
+                                **train: object) -> EmbeddedEvaluator:
+    """Register an embedded synthcity evaluator: ``config`` an mmseg config file, ``train`` ``SegTrainSpec`` fields
+    (``iterations=2000``). Its weights are named by the data version, the config's text and the training spec."""
+    ev = EmbeddedEvaluator(Path(config), description, tuple(sorted(train.items())))
+    EMBEDDED_EVALUATORS.register(name, ev, order=order)
+    return ev
+
+
+register_embedded_evaluator("unet", EMBEDDED_SEG_CONFIG, "mmseg UNet backbone + FCN head, 1.8 M parameters: the "
+                            "suite's evaluator", order=0)
+register_embedded_evaluator("erfnet", REPO_ROOT / "seg_eval" / "configs" / "synthcity_erfnet.py",
+                            "mmseg ERFNet (factorised 1-D convolutions, no skip connections) + FCN head, 1.1 M "
+                            "parameters: a second evaluator, to ask whether a ranking depends on the segmenter",
+                            order=1, iterations=2000)
 
 
 @dataclass
@@ -40,6 +72,7 @@ class SuiteOptions:
     seg_train: object | None = None  # a seg_eval.train_embedded.SegTrainSpec; None: the default
     feature_train: object | None = None  # a losses.train_features.FeatureTrainSpec; None: the default
     label_root: Path | None = None  # cityscapes: train-id labels under label_root/gtFine (a read-only dataset)
+    evaluator: str | None = None  # synthcity: an embedded evaluator's name (EMBEDDED_EVALUATORS); None: the main one
 
 
 class Suite:
@@ -94,6 +127,8 @@ class SynthcitySuite(Suite):
         if opts.seg_config or opts.seg_checkpoint:
             raise BenchError("synthcity uses its own embedded evaluator; --seg-config/--seg-checkpoint are for --suite cityscapes")
         self._root = opts.data_root
+        self.evaluator_name = opts.evaluator or MAIN_EVALUATOR
+        self.evaluator = EMBEDDED_EVALUATORS.get(self.evaluator_name)  # an unknown name: one line, close matches
         self._seg_train = opts.seg_train
         self._feature_train = opts.feature_train
 
@@ -103,13 +138,21 @@ class SynthcitySuite(Suite):
     def seg_train_spec(self):
         from seg_eval.train_embedded import SegTrainSpec
 
-        return self._seg_train or SegTrainSpec()
+        return self._seg_train or SegTrainSpec(**dict(self.evaluator.train))
+
+    @property
+    def prepare_command(self) -> str:
+        """The command that (re)trains this suite's evaluator."""
+        extra = "" if self.evaluator_name == MAIN_EVALUATOR else f" --evaluator {self.evaluator_name}"
+        return f"python -m bench prepare --only segmenter --force{extra}"
 
     def segmenter_weights(self) -> EmbeddedWeights:
         """The evaluator's weights, named by what determines them: data, config text, training spec."""
-        key = {"data": self.spec.key(), "config": EMBEDDED_SEG_CONFIG.read_text(), "train": asdict(self.seg_train_spec())}
-        return EmbeddedWeights(f"synthcity_unet-{self.spec.key()}-{digest_of(key)}", self.cache / "weights",
-                               SHIPPED_WEIGHTS, "embedded segmenter", "python -m bench prepare --force")
+        key = {"data": self.spec.key(), "config": self.evaluator.config.read_text(),
+               "train": asdict(self.seg_train_spec())}
+        return EmbeddedWeights(f"synthcity_{self.evaluator_name}-{self.spec.key()}-{digest_of(key)}",
+                               self.cache / "weights", SHIPPED_WEIGHTS,
+                               f"embedded segmenter ({self.evaluator_name})", self.prepare_command)
 
     def locate_segmenter(self) -> tuple[Path, dict] | None:
         """(checkpoint, manifest) of usable weights: trained here (cache) first, else shipped; None if neither."""
@@ -120,7 +163,7 @@ class SynthcitySuite(Suite):
         if found is None:
             self.prepare_segmenter(log=log)
             found = self.locate_segmenter()
-        return EMBEDDED_SEG_CONFIG, found[0]
+        return self.evaluator.config, found[0]
 
     def prepare_segmenter(self, force: bool = False, log=print) -> dict:
         """Train the evaluator on clean synthcity (if absent or forced), measure it, write its manifest."""
@@ -132,10 +175,11 @@ class SynthcitySuite(Suite):
             return found[1]
         root = self.data_root(log)
         spec = self.seg_train_spec()
-        log(f"training the embedded segmenter ({spec.iterations} iterations) -> {weights.checkpoint}")
-        train_meta = train_segmenter(EMBEDDED_SEG_CONFIG, root, weights.checkpoint, spec, log=log)
+        log(f"training the embedded segmenter {self.evaluator_name} ({spec.iterations} iterations) -> "
+            f"{weights.checkpoint}")
+        train_meta = train_segmenter(self.evaluator.config, root, weights.checkpoint, spec, log=log)
         quality = self._measure(weights.checkpoint, root)
-        return weights.record({"config": EMBEDDED_SEG_CONFIG.name, "data": self.spec.key(), "train": train_meta,
+        return weights.record({"config": self.evaluator.config.name, "data": self.spec.key(), "train": train_meta,
                                **quality})
 
     def feature_train_spec(self):
@@ -195,7 +239,7 @@ class SynthcitySuite(Suite):
         from bench.evaluate import evaluate, identity_restore
         from seg_eval.segmenter import Segmenter
 
-        seg = Segmenter(EMBEDDED_SEG_CONFIG, ckpt, device="cpu")
+        seg = Segmenter(self.evaluator.config, ckpt, device="cpu")
         val = SplitData(root, "val")
         clean = evaluate(None, val, (), 0, seg, torch.device("cpu"))["clean"]["miou"]
         noisy = evaluate(identity_restore, val, (DROP_SIGMA,), 0, seg, torch.device("cpu"))[f"{DROP_SIGMA:g}"]["miou"]
@@ -213,6 +257,9 @@ class CityscapesSuite(Suite):
         if not root:
             raise BenchError("the cityscapes suite needs the dataset: pass --data-root DIR (the folder holding "
                              "leftImg8bit/ and gtFine/) or set CITYSCAPES_DATASET")
+        if opts.evaluator:
+            raise BenchError(f"--evaluator {opts.evaluator}: names one of synthcity's embedded evaluators; the "
+                             "cityscapes suite's evaluator is --seg-config and --seg-checkpoint")
         self._root = Path(root)
         self.label_root = Path(opts.label_root) if opts.label_root else None
         if not (opts.seg_config and opts.seg_checkpoint):

@@ -262,3 +262,104 @@ def test_restored_outputs_are_tied_to_the_inputs_they_were_made_from(tmp_path):
     with pytest.raises(BenchError, match="has no manifest.json"):
         check_noisy_manifest(tmp_path / "val", ok, "synthcity")
     assert main(["score", "--model", "ffdnet_small", "--weights", "w", "--noisy", str(tmp_path / "in")]) == 2
+
+
+TINY_GRID = """backbones = ["ffdnet"]
+objectives = ["l1", "ssim", "cross_entropy"]
+seeds = [0, 1]
+test_sigmas = [25, 50]
+[train.synthcity]
+iterations = 6
+batch = 2
+crop = 32
+lr = 1e-3
+checkpoint_every = 3
+"""
+
+
+def _tiny_cli(monkeypatch):
+    """The command line on the tests' tiny synthcity (its options, and whichever --evaluator it names)."""
+    from test_end_to_end import TINY
+
+    import bench.cli
+    from bench.suites import SuiteOptions
+    from seg_eval.train_embedded import SegTrainSpec
+
+    monkeypatch.setattr(bench.cli, "_suite_options", lambda args: SuiteOptions(
+        synthcity=TINY, seg_train=SegTrainSpec(iterations=4, batch=2, crop=64), evaluator=args.evaluator))
+
+
+def test_cells_rescored_under_the_second_evaluator_give_rank_agreement(tmp_path, monkeypatch, capsys):
+    """bench score --rescore --evaluator erfnet: every finished cell of the grid scored again from its weights
+    (no training; the second evaluator trained by prepare on first use), beside the cells; a second call skips
+    them; report --agreement prints tau; check's values take the re-scored rows under keys of their own."""
+    from test_end_to_end import TINY, _suite
+
+    from bench.check import values_from_results
+    from bench.cli import main
+    from bench.grids import load_grid_file
+    from bench.results import load_results, read_result
+    from bench.suites import SuiteOptions, build_suite
+    from seg_eval.train_embedded import SegTrainSpec
+
+    f = tmp_path / "g.toml"
+    f.write_text(TINY_GRID)
+    runs = tmp_path / "runs"
+    assert run_grid_quietly(load_grid_file(f), _suite(), runs) == (0, 6, 0)
+    before = {r["_path"]: read_result(r["_path"]) for r in load_results(runs, "synthcity") if r["kind"] == "cell"}
+    _tiny_cli(monkeypatch)
+    rescore = ["score", "--rescore", "--grid", str(f), "--results", str(runs), "--evaluator", "erfnet"]
+    assert main(rescore) == 0
+    err = capsys.readouterr().err
+    assert "re-scoring 6 finished cells" in err and "re-scored 6 cells (0 already were)" in err, err
+    assert "training the embedded segmenter erfnet" in err  # the second evaluator, trained by prepare on first use
+    results = load_results(runs, "synthcity")
+    scored = [r for r in results if r["kind"] == "scored"]
+    assert len(scored) == 6 and {r["source"]["kind"] for r in scored} == {"cell"}
+    assert {r["weights"]["segmenter"]["config"].rsplit("/", 1)[1] for r in scored} == {"synthcity_erfnet.py"}
+    assert {r["evaluation"]["key"] for r in scored}.isdisjoint(r["evaluation"]["key"] for r in before.values())
+    assert all(read_result(p) == r for p, r in before.items())  # the cells' own results untouched
+    ours = build_suite("synthcity", SuiteOptions(synthcity=TINY, seg_train=SegTrainSpec(iterations=4, batch=2,
+                                                                                          crop=64), evaluator="erfnet"))
+    assert ours.locate_segmenter() is not None and "synthcity_erfnet-" in ours.segmenter_weights().stem
+    assert main(rescore) == 0
+    assert "re-scored 0 cells (6 already were)" in capsys.readouterr().err
+    assert main(["report", "--results", str(runs), "--agreement", "--resamples", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "rank agreement between evaluators" in text and "synthcity_erfnet" in text and "Kendall's τ" in text
+    values = values_from_results(load_results(runs, "synthcity"))
+    rescored_keys = [k for k in values if k.startswith("scored-") and "@synthcity_erfnet:" in k]
+    assert len(rescored_keys) == 6 * 2 * 3  # cells x levels x metrics
+    assert main(["report", "--results", str(runs)]) == 0
+    assert "| scored |" not in capsys.readouterr().out  # another evaluator's rows belong to --agreement only
+
+
+def run_grid_quietly(grid, suite, results):
+    from bench.runner import run_grid
+
+    return run_grid(grid, suite, results, log=lambda *_: None)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["score", "--rescore", "--evaluator", "erfnt"], "did you mean 'erfnet'"),
+    (["score", "--cell", "x", "--seeds", "1"], "--only and --seeds choose the cells of --rescore"),
+    (["score", "--rescore", "--seed", "3"], "--rescore scores each cell at its own seed"),
+    (["score", "--rescore", "--name", "x"], "--rescore scores each cell at its own seed"),
+    (["score", "--rescore", "--weights", "w.pth"], "--weights goes with --model"),
+    (["prepare", "--evaluator", "erfnet", "--suite", "cityscapes", "--data-root", "/x", "--seg-config", "a.py",
+      "--seg-checkpoint", "b"], "the cityscapes suite's evaluator is --seg-config"),
+])
+def test_evaluator_and_rescore_options_are_checked_in_one_line(tmp_path, argv, message, capsys):
+    from bench.cli import main
+
+    assert main(argv + (["--results", str(tmp_path)] if argv[0] == "score" else [])) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_rescore_of_a_grid_with_no_finished_cells_is_one_line(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    _tiny_cli(monkeypatch)
+    assert main(["score", "--rescore", "--grid", "smoke", "--results", str(tmp_path)]) == 2
+    assert "no finished cell of grid smoke" in capsys.readouterr().err
