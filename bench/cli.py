@@ -573,8 +573,13 @@ def cmd_report(args) -> int:
         from bench.results import load_results
 
         METRICS.get(args.agreement)
-        df = agreement_frame(load_results(args.results, args.suite), args.agreement, args.resamples)
-        print(df.to_csv(index=False) if args.format == "csv" else render_agreement(df, args.suite), end="")
+        results = load_results(args.results, args.suite)
+        if grid is not None:  # the grid's cells (at --seeds) and their re-scorings
+            ids = {c.cell_hash() for c in _seeded(args, grid)[0].cells(args.suite)}
+            results = [r for r in results if r.get("cell_id") in ids or (r.get("source") or {}).get("cell_id") in ids]
+        df = agreement_frame(results, args.agreement, args.resamples)
+        title = f"{args.suite}" + (f": grid {grid.name}" if grid is not None else "")
+        print(df.to_csv(index=False) if args.format == "csv" else render_agreement(df, title), end="")
         return 0
     print(_render(args, grid), end="")
     if args.plots:

@@ -6,6 +6,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+PAPER_DEGRADATION = "gaussian"  # the paper's: additive white Gaussian noise (bench.degradations' default)
+
+
+def is_paper_noise(name: str, params: object = ()) -> bool:
+    """Whether a degradation (name, params) is the paper's Gaussian noise, which hashes, slugs, table groups and
+    folder names leave unmarked (so cells measured before degradations existed keep them)."""
+    return name == PAPER_DEGRADATION and not params
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -26,7 +34,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # evaluate an exponential moving average of the weights (0: the last iterate)
     precision: str = "fp32"  # "fp32", "bf16" (autocast + channels_last) or "auto" (resolved per machine)
     arithmetic: str = "native"  # "native" or "exact": the same bits on every machine (bench.base.exact; fp32 only)
-    degradation: str = "gaussian"  # what training adds to the clean crops (bench.degradations), level ~ U(0, sigma_max)
+    degradation: str = PAPER_DEGRADATION  # what training adds to the clean crops (bench.degradations), level ~ U(0, sigma_max)
     degradation_params: tuple[tuple[str, object], ...] = ()  # its parameters over its registered defaults
 
     @property
@@ -51,7 +59,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, not {v!r}")
         if not isinstance(self.degradation, str) or not self.degradation:
             raise ValueError(f"degradation must be a registered degradation's name, not {self.degradation!r}")
-        if self.arithmetic == "exact" and self.degradation != "gaussian":
+        if self.arithmetic == "exact" and self.degradation != PAPER_DEGRADATION:
             raise ValueError(f"arithmetic 'exact' trains with the gaussian degradation only, not {self.degradation!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, not {self.lr!r}")
@@ -100,7 +108,7 @@ class CellConfig:
             del d["protocol"]
         if not d["variant"]:
             del d["variant"]
-        if d["train"]["degradation"] == "gaussian" and not d["train"]["degradation_params"]:
+        if is_paper_noise(d["train"]["degradation"], d["train"]["degradation_params"]):
             del d["train"]["degradation"], d["train"]["degradation_params"]
         if not d["test_degradation"]:
             del d["test_degradation"], d["test_degradation_params"]
@@ -126,10 +134,11 @@ class CellConfig:
         def name(n: str, params: tuple) -> str:
             return n.replace(":", ".") + "".join(f"-{k}={v}" for k, v in params)
 
+        if is_paper_noise(self.train.degradation, self.train.degradation_params) and is_paper_noise(
+                *self.scored_degradation):
+            return ""
         train = name(self.train.degradation, self.train.degradation_params)
         test = name(*self.scored_degradation)
-        if train == "gaussian" and test == "gaussian":
-            return ""
         return f"@{train}" + (f"-to-{test}" if test != train else "")
 
     def slug(self) -> str:
@@ -173,8 +182,8 @@ def group_of(config: dict) -> str:
     if config.get("test_degradation"):
         name, params = config["test_degradation"], config.get("test_degradation_params") or []
     else:
-        name, params = train.get("degradation", "gaussian"), train.get("degradation_params") or []
-    if name == "gaussian" and not params:
+        name, params = train.get("degradation", PAPER_DEGRADATION), train.get("degradation_params") or []
+    if is_paper_noise(name, params):
         return config["backbone"]
     return f"{config['backbone']} @ {name}" + ("(" + ", ".join(f"{k}={v}" for k, v in params) + ")" if params else "")
 

@@ -20,7 +20,7 @@ from bench import distributed
 from bench.base.atomic import atomic_write_json, sha256_file
 from bench.base.errors import BenchError
 from bench.cell_state import CHECKPOINT_FILE, CHECKPOINT_NOTE, FAILED_FILE, CellLock, cell_state
-from bench.config import CellConfig
+from bench.config import CellConfig, is_paper_noise
 from bench.environment import environment, peak_rss_mb
 from bench.evaluate import evaluate, identity_restore, metric_descriptions
 from bench.grids import Grid
@@ -43,7 +43,7 @@ def reference_dirname(cells: list[CellConfig]) -> str:
 
     extra = {"protocol": cells[0].protocol} if cells[0].protocol != "ours" else {}
     name, params = cells[0].scored_degradation
-    if (name, params) != ("gaussian", ()):  # Gaussian reference rows keep the folder they had
+    if not is_paper_noise(name, params):  # Gaussian reference rows keep the folder they had
         extra["degradation"] = [name, [list(p) for p in params]]
     key = json.dumps({"sigmas": cells[0].test_sigmas, "seed": cells[0].seed, **extra}, sort_keys=True)
     return f"reference-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -157,7 +157,7 @@ def run_reference(ctx: Context, cells: list[CellConfig], folder: Path) -> None:
     write_result(folder, ReferenceResult(
         config={"suite": c.suite, "test_sigmas": list(c.test_sigmas), "seed": c.seed, "protocol": c.protocol,
                 **({"degradation": [c.scored_degradation[0], dict(c.scored_degradation[1])]}
-                   if c.scored_degradation != ("gaussian", ()) else {})},
+                   if not is_paper_noise(*c.scored_degradation) else {})},
         metrics={"noisy input": noisy, "clean input": {f"{s:g}": clean for s in c.test_sigmas}},
         weights=ctx.weights, env=environment(str(ctx.device)), created=_now(), eval_seconds=round(time.time() - t0, 2),
         evaluation=ctx.evaluation, metric_info=ctx.metric_info()))

@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from bench.base.atomic import atomic_write_bytes, atomic_write_json, sha256_file
 from bench.base.errors import BenchError, first_line
 from bench.base.noise import to_unit
+from bench.config import is_paper_noise
 
 NOISY_MANIFEST = "manifest.json"
 WRAPPERS = ("state_dict", "model", "params")  # keys a checkpoint may wrap its state dict in
@@ -310,7 +311,7 @@ class ScoreSettings:
         name, params = self.scored_degradation
         return {"suite": suite, "test_sigmas": list(self.test_sigmas), "seed": self.seed, "protocol": self.protocol,
                 **({"test_degradation": name, "test_degradation_params": [list(p) for p in params]}
-                   if (name, params) != ("gaussian", ()) else {})}
+                   if not is_paper_noise(name, params) else {})}
 
 
 def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, results_root: Path,
