@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _suite_args(p)
     p.add_argument("--force", action="store_true", help="retrain the embedded weights even if present")
     p.add_argument("--only", choices=("segmenter", "features"), help="prepare only these embedded weights")
+    _plugin_arg(p)
 
     p = sub.add_parser("check", help="compare finished cells with a committed baseline; non-zero exit on regression")
     p.add_argument("--baseline", type=Path, required=True, help="e.g. results/baselines/smoke.json")
@@ -613,8 +614,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from bench.plugins import load_plugins
     from bench.suites import MIN_CLEAN_MIOU, MIN_NOISY_DROP, build_suite
 
+    load_plugins(args.plugin)  # an evaluator or suite a plugin registers
     args.suite = args.suite or "synthcity"
     suite = build_suite(args.suite, _suite_options(args))
     root = suite.data_root(_log)

@@ -119,6 +119,7 @@ def test_unwritable_results_folder(tmp_path):
 def test_list_and_help():
     p = _cli("list")
     assert p.returncode == 0 and "smoke" in p.stdout and "ffdnet" in p.stdout
+    assert "embedded evaluators" in p.stdout and "erfnet" in p.stdout and "unet" in p.stdout
     assert _cli("--help").returncode == 0
 
 

@@ -129,3 +129,34 @@ def test_our_class_names_are_mmsegs_cityscapes_classes():
     from mmseg.datasets import CityscapesDataset
 
     assert tuple(CityscapesDataset.METAINFO["classes"]) == tuple(CLASSES)
+
+
+def test_embedded_evaluators_are_a_registry_and_the_main_ones_weights_keep_their_name(tmp_path):
+    from bench.run_spec import _suite_options_from_dict, _suite_options_to_dict
+    from bench.suites import (
+        EMBEDDED_EVALUATORS,
+        SHIPPED_WEIGHTS,
+        SuiteOptions,
+        build_suite,
+        register_embedded_evaluator,
+    )
+
+    assert EMBEDDED_EVALUATORS.names()[:2] == ["unet", "erfnet"]
+    main = build_suite("synthcity")
+    shipped = sorted(p.stem for p in SHIPPED_WEIGHTS.glob("synthcity_unet-*.pth"))
+    assert main.evaluator_name == "unet" and main.segmenter_weights().stem in shipped  # named as before the registry
+    second = build_suite("synthcity", SuiteOptions(evaluator="erfnet"))
+    assert second.seg_train_spec().iterations == 2000 and second.evaluator.config.name == "synthcity_erfnet.py"
+    assert second.segmenter_weights().stem.startswith("synthcity_erfnet-")
+    assert "--evaluator erfnet" in second.prepare_command
+    opts = _suite_options_from_dict(_suite_options_to_dict(SuiteOptions(evaluator="erfnet")))
+    assert opts.evaluator == "erfnet"  # workers score with the evaluator the command line named
+    config = tmp_path / "mine.py"
+    config.write_text(second.evaluator.config.read_text() + "# another text, other weights\n")
+    register_embedded_evaluator("test-plugin-copy", config, "a plugin's evaluator", iterations=3)
+    mine = build_suite("synthcity", SuiteOptions(evaluator="test-plugin-copy"))
+    assert mine.segmenter_weights().stem.startswith("synthcity_test-plugin-copy-") and mine.locate_segmenter() is None
+    with pytest.raises(ValueError, match="registered twice"):
+        register_embedded_evaluator("test-plugin-copy", config, "again")
+    with pytest.raises(BenchError, match="did you mean 'erfnet'"):
+        build_suite("synthcity", SuiteOptions(evaluator="erfnett"))
