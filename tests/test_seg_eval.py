@@ -1,4 +1,7 @@
 """seg_eval: mmseg on mmcv-lite, safe checkpoint loading, mIoU against an independent computation."""
+import hashlib
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -146,8 +149,13 @@ def test_embedded_evaluators_are_a_registry_and_the_main_ones_weights_keep_their
     shipped = sorted(p.stem for p in SHIPPED_WEIGHTS.glob("synthcity_unet-*.pth"))
     assert main.evaluator_name == "unet" and main.segmenter_weights().stem in shipped  # named as before the registry
     second = build_suite("synthcity", SuiteOptions(evaluator="erfnet"))
-    assert second.seg_train_spec().iterations == 2000 and second.evaluator.config.name == "synthcity_erfnet.py"
+    assert second.seg_train_spec().iterations == 2400 and second.evaluator.config.name == "synthcity_erfnet.py"
     assert second.segmenter_weights().stem.startswith("synthcity_erfnet-")
+    # shipped, under the name of the config, spec and data it was trained from (edit one and this fails: retrain)
+    shipped_second = SHIPPED_WEIGHTS / (second.segmenter_weights().stem + ".json")
+    manifest = json.loads(shipped_second.read_text())
+    assert manifest["meets_bar"] and manifest["clean_miou"] >= 0.80 and manifest["noise_drop"] >= 0.15
+    assert manifest["sha256"] == hashlib.sha256(shipped_second.with_suffix(".pth").read_bytes()).hexdigest()
     assert "--evaluator erfnet" in second.prepare_command
     opts = _suite_options_from_dict(_suite_options_to_dict(SuiteOptions(evaluator="erfnet")))
     assert opts.evaluator == "erfnet"  # workers score with the evaluator the command line named

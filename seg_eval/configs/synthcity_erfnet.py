@@ -1,6 +1,8 @@
 # The second embedded evaluator of the synthcity suite: ERFNet (Romera et al. 2018; mmseg's ERFNet backbone with
-# an FCN head), an encoder-decoder of factorised 1-D convolutions without skip connections, narrowed to 1.1 M
-# parameters: another architecture than the U-Net, so that a ranking can be checked against the segmenter.
+# an FCN head), an encoder-decoder of factorised 1-D convolutions without skip connections: another architecture
+# than the U-Net, so that a ranking can be checked against the segmenter. Sized for 128x256 images: two
+# downsampling blocks instead of three (the dilated blocks work at 1/4 of the input, so that poles, lights and
+# bicycles survive; at 1/8 their IoU stayed below 0.5 and clean mIoU at 0.74), 64 channels, 0.44 M parameters.
 # Same input convention as every mmseg Cityscapes config (19 classes, ignore 255, BGR, ImageNet statistics).
 # Trained on clean synthcity by `python -m bench prepare --evaluator erfnet`; nothing downloaded.
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -19,19 +21,19 @@ model = dict(
     backbone=dict(
         type='ERFNet',
         in_channels=3,
-        enc_downsample_channels=(16, 48, 96),
-        enc_stage_non_bottlenecks=(3, 8),
+        enc_downsample_channels=(24, 64),
+        enc_stage_non_bottlenecks=(8,),
         enc_non_bottleneck_dilations=(2, 4, 8, 16),
-        enc_non_bottleneck_channels=(48, 96),
-        dec_upsample_channels=(48, 16),
-        dec_stages_non_bottleneck=(2, 2),
-        dec_non_bottleneck_channels=(48, 16),
+        enc_non_bottleneck_channels=(64,),
+        dec_upsample_channels=(24,),
+        dec_stages_non_bottleneck=(2,),
+        dec_non_bottleneck_channels=(24,),
         dropout_ratio=0.0,
         norm_cfg=norm_cfg,
         init_cfg=None),
     decode_head=dict(
         type='FCNHead',
-        in_channels=16,
+        in_channels=24,
         channels=32,
         num_convs=1,
         concat_input=False,
