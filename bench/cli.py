@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=None, help="where the result goes (default: the cell's results "
                    "folder for --cell, else " + str(default_results_root()) + ")")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None, dest="restore_precision",
+                   help="with --model: restore in fp32 (default) or under bf16 autocast with channels_last, as a bf16 "
+                   "cell does (--cell and --rescore restore in the cell's own precision)")
     _suite_args(p)
     _plugin_arg(p)
 
@@ -763,7 +766,7 @@ def cmd_score(args) -> int:
 
     from bench.base.atomic import sha256_file
     from bench.runner import Context
-    from bench.scoring import RestoredFolder, load_model, restore_fn, score
+    from bench.scoring import RestoredFolder, ScoreSettings, load_model, restore_fn, score
 
     if not args.rescore and (args.only or args.seeds or args.max_seeds is not None):
         raise BenchError("--only and --seeds choose the cells of --rescore: add --rescore, or drop them")
@@ -779,6 +782,9 @@ def cmd_score(args) -> int:
         raise BenchError("--rescore scores each cell at its own seed and under its own name: drop --seed / --name")
     if args.weights is not None and args.model is None:
         raise BenchError("--weights goes with --model (--restored and --cell bring their own)")
+    if args.restore_precision is not None and args.model is None:
+        raise BenchError("--precision goes with --model (--cell and --rescore restore in the cell's own precision; "
+                         "--restored outputs are already made)")
     if args.rescore:
         return _rescore(args, grid, suite)
     if args.model is not None:
@@ -790,7 +796,9 @@ def cmd_score(args) -> int:
             raise BenchError(f"--model-params {args.model_params!r} is not JSON ({e.msg})") from None
         if not isinstance(params, dict):
             raise BenchError(f"--model-params {args.model_params!r}: expected a JSON object of keyword arguments")
-        model = load_model(args.model, params, args.weights)
+        settings = ScoreSettings(settings.test_sigmas, settings.seed, settings.protocol, settings.scored_degradation,
+                                 args.restore_precision or "fp32")
+        model = settings.prepared(load_model(args.model, params, args.weights))
         source = {"kind": "model", "model": args.model, "params": params, "weights_sha256": sha256_file(args.weights)}
         name = args.name or args.model.rpartition(":")[2] or args.model
     results = args.results or default_results_root()

@@ -298,9 +298,13 @@ class ScoreSettings:
     """The test settings a scored restorer is measured at: levels, the test-noise seed, protocol, degradation (what
     ``bench.runner.Context.score`` reads of a cell)."""
 
-    def __init__(self, test_sigmas: tuple[float, ...], seed: int, protocol: str, degradation: tuple[str, tuple]):
+    def __init__(self, test_sigmas: tuple[float, ...], seed: int, protocol: str, degradation: tuple[str, tuple],
+                 precision: str = "fp32"):
         self.test_sigmas, self.seed, self.protocol = tuple(test_sigmas), int(seed), protocol
         self.scored_degradation = degradation
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision {precision!r}: expected fp32 or bf16")
+        self.precision = precision  # the restorer's: "bf16" restores under bf16 autocast, channels_last, as a bf16 cell
 
     @classmethod
     def of_grid(cls, grid, suite: str, seed: int = 0) -> ScoreSettings:
@@ -311,7 +315,12 @@ class ScoreSettings:
         name, params = self.scored_degradation
         return {"suite": suite, "test_sigmas": list(self.test_sigmas), "seed": self.seed, "protocol": self.protocol,
                 **({"test_degradation": name, "test_degradation_params": [list(p) for p in params]}
-                   if not is_paper_noise(name, params) else {})}
+                   if not is_paper_noise(name, params) else {}),
+                **({"precision": self.precision} if self.precision != "fp32" else {})}
+
+    def prepared(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` in the memory layout a cell of this precision restores with (channels_last under bf16)."""
+        return model.to(memory_format=torch.channels_last) if self.precision == "bf16" else model
 
 
 def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, results_root: Path,
@@ -339,7 +348,7 @@ def score(ctx, restore, settings: ScoreSettings, name: str, source: dict, result
         raise BenchError(f"a scored result named {name!r} with other settings is already in {base} ({others[0]}): "
                          "give this one another --name, or delete that folder")
     t0 = time.time()
-    metrics = ctx.score(restore, settings)
+    metrics = ctx.score(restore, settings, amp=settings.precision == "bf16")
     folder.mkdir(parents=True, exist_ok=True)
     return write_result(folder, ScoredResult(
         scored_id=sid, name=name, source=source, config=config, metrics=metrics,
@@ -378,7 +387,8 @@ def from_cell(folder: Path):
         raise BenchError(f"--cell {folder} is a {cell['kind']} result, not a trained cell's")
     model = load_trained_denoiser(cell["config"], folder / CHECKPOINT_FILE)
     c = cell_from_dict(cell["config"])
-    settings = ScoreSettings(c.test_sigmas, c.seed, c.protocol, c.scored_degradation)
+    settings = ScoreSettings(c.test_sigmas, c.seed, c.protocol, c.scored_degradation, c.train.precision)
+    model = settings.prepared(model)  # restored as the cell restored: its precision, its layout
     source = {"kind": "cell", "cell_id": cell["cell_id"], "slug": cell["slug"],
               "weights_sha256": sha256_file(folder / CHECKPOINT_FILE)}
     return model, settings, source, cell["slug"]

@@ -82,18 +82,30 @@ class ContextualObjective(L1Objective):
     authors_params = {"center": "target_batch"}  # what --protocol authors sets (their center_by_T)
 
     def __init__(self, features, layer: str = "conv3_2", h: float = 0.1, weight: float = 0.005,
-                 l1_weight: float = 1.0, center: str = "image", **noise_terms):
+                 l1_weight: float = 1.0, center: str = "image", similarity_precision: str = "fp32", **noise_terms):
         super().__init__(l1_weight, **noise_terms)
         if center not in ("image", "target_batch"):
             raise ValueError(f"center {center!r}: expected image or target_batch")
+        if similarity_precision not in ("fp32", "train"):
+            raise ValueError(f"similarity_precision {similarity_precision!r}: expected fp32 or train")
         self.use_frozen(features=features)
         self.layer, self.h, self.weight, self.center = layer, h, weight, center
+        # "fp32": CX from float32 features with autocast off. Cosine distances of near-identical features are
+        # 1 - cos ~ 1e-3, below bf16's resolution near 1 (2^-8), so under bf16 the relative distances were noise and
+        # the term trained another network on a CPU without AMX (1 dB PSNR lower than fp32). "train": the training
+        # precision, as cells before this option had.
+        self.similarity_precision = similarity_precision
 
     def forward(self, restored, clean, batch=None):
         l1, terms = super().forward(restored, clean, batch)
         fr = self.features(restored, [self.layer])[self.layer]
         with torch.no_grad():
             fc = self.features(clean, [self.layer])[self.layer]
-        term = self.weight * -torch.log(contextual_similarity(fr, fc, self.h, center=self.center)).mean()
+        if self.similarity_precision == "fp32":
+            with torch.autocast(fr.device.type, enabled=False):
+                cx = contextual_similarity(fr.float(), fc.float(), self.h, center=self.center)
+        else:
+            cx = contextual_similarity(fr, fc, self.h, center=self.center)
+        term = self.weight * -torch.log(cx).mean()
         terms["contextual"] = float(term.detach())
         return l1 + term, terms

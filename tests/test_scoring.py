@@ -91,6 +91,44 @@ def test_a_cell_scored_three_ways_gives_the_same_numbers(tmp_path):
     assert "| scored | as model |" in text and "Group *scored*" in text
 
 
+def test_a_bf16_cell_is_rescored_and_scored_in_its_own_precision(tmp_path):
+    """A cell trained in bf16 restores its test images under bf16 autocast, channels_last: --cell does the same, and
+    --model does with --precision bf16 (in fp32 the numbers differ by about 0.01 dB on a trained network)."""
+    import dataclasses
+
+    from test_end_to_end import GRID, _suite
+
+    from bench.cell_state import CHECKPOINT_FILE
+    from bench.grids import Grid
+    from bench.results import load_results, read_result
+    from bench.runner import Context, run_grid
+    from bench.scoring import ScoreSettings, from_cell, load_model, restore_fn, score
+
+    train = {"synthcity": dataclasses.replace(GRID.train["synthcity"], precision="bf16")}
+    grid = Grid("one", "test", GRID.entries[:1], test_sigmas=(25.0,), train=train)
+    assert run_grid(grid, _suite(), tmp_path / "runs", log=lambda *_: None) == (0, 1, 0)
+    [cell] = [r for r in load_results(tmp_path / "runs", "synthcity") if r["kind"] == "cell"]
+    assert cell["config"]["train"]["precision"] == "bf16"
+    ctx = Context(_suite(), "cpu", lambda *_: None)
+    model, settings, source, name = from_cell(Path(cell["_path"]).parent)
+    assert settings.precision == "bf16" and settings.to_dict("synthcity")["precision"] == "bf16"
+    rescored = read_result(score(ctx, restore_fn(model), settings, name, source, tmp_path / "runs"))
+    of_grid = ScoreSettings.of_grid(grid, "synthcity")
+    as_bf16 = ScoreSettings(of_grid.test_sigmas, 0, of_grid.protocol, of_grid.scored_degradation, "bf16")
+    weights = Path(cell["_path"]).with_name(CHECKPOINT_FILE)
+    by_model = read_result(score(ctx, restore_fn(as_bf16.prepared(load_model("ffdnet_small", {}, weights))), as_bf16,
+                                 "as model", {"kind": "model"}, tmp_path / "runs"))
+    in_fp32 = read_result(score(ctx, restore_fn(load_model("ffdnet_small", {}, weights)), of_grid, "in fp32",
+                                {"kind": "model"}, tmp_path / "runs"))
+    assert abs(in_fp32["metrics"]["25"]["psnr"] - cell["metrics"]["25"]["psnr"]) > 1e-4  # the test can tell them
+    for metric in ("psnr", "ssim", "miou"):
+        want = cell["metrics"]["25"][metric]
+        assert rescored["metrics"]["25"][metric] == pytest.approx(want, abs=1e-6)
+        assert by_model["metrics"]["25"][metric] == pytest.approx(want, abs=1e-6)
+    with pytest.raises(ValueError, match="precision 'auto'"):
+        ScoreSettings((25.0,), 0, "ours", ("gaussian", ()), "auto")
+
+
 def _folder(tmp_path, sizes, drop=None, extra=None, bad=None):
     for image_id, (h, w) in sizes.items():
         d = tmp_path / "25"
@@ -346,6 +384,8 @@ def run_grid_quietly(grid, suite, results):
     (["score", "--rescore", "--seed", "3"], "--rescore scores each cell at its own seed"),
     (["score", "--rescore", "--name", "x"], "--rescore scores each cell at its own seed"),
     (["score", "--rescore", "--weights", "w.pth"], "--weights goes with --model"),
+    (["score", "--rescore", "--precision", "bf16"], "--precision goes with --model"),
+    (["score", "--restored", "x", "--precision", "bf16"], "--precision goes with --model"),
     (["prepare", "--evaluator", "erfnet", "--suite", "cityscapes", "--data-root", "/x", "--seg-config", "a.py",
       "--seg-checkpoint", "b"], "the cityscapes suite's evaluator is --seg-config"),
 ])
