@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -152,10 +153,12 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise BenchError(f"--weights {path} " + ("is a folder, not a checkpoint file" if path.is_dir()
                                                  else "does not exist"))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on the pickle protocol would be lines above the error
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be used as given
-        raise BenchError(f"--weights {path} cannot be loaded with weights_only=True ({first_line(e)}): not a "
-                         "tensors-only checkpoint") from None
+        raise BenchError(f"--weights {path} cannot be loaded with weights_only=True ({_unpickler_reason(e)}): not a "
+                         "tensors-only checkpoint (save the model's state_dict() with torch.save)") from None
     if isinstance(obj, dict) and obj.get("format") == CKPT_FORMAT and "model" in obj:
         try:
             obj = scored_weights(obj)
@@ -230,11 +233,24 @@ def load_model(spec: str, params: dict, weights: Path) -> torch.nn.Module:
             [f"unexpected {len(unexpected)} ({unexpected[0]})"] if unexpected else [])
         raise BenchError(f"--weights {weights} do not fit --model {spec}: keys " + ", ".join(parts)
                          + "; check --model and --model-params")
+    own = model.state_dict()
+    wrong = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise BenchError(f"--weights {weights} do not fit --model {spec}: {k} has shape {tuple(state[k].shape)}, the "
+                         f"model's is {tuple(own[k].shape)} ({len(wrong)} of {len(own)} tensors differ); check "
+                         "--model-params")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise BenchError(f"--weights {weights} do not fit --model {spec}: {first_line(e)}") from None
     return model.eval()
+
+
+def _unpickler_reason(e: BaseException) -> str:
+    """What torch's weights-only unpickler refused (its message is a paragraph; the reason is one line of it)."""
+    m = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:Check the documentation|$)", str(e), re.S)
+    return " ".join(m.group(1).split())[:200] if m else first_line(e)
 
 
 def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:

@@ -201,6 +201,13 @@ def test_weights_layouts_are_recognised_or_refused_with_their_keys(tmp_path):
         read_weights(tmp_path / "none.pth")
     with pytest.raises(BenchError, match="defines no 'Nope'"):
         load_model(f"{ROOT / 'examples' / 'dncnn.py'}:Nope", {}, tmp_path / "w0.pth")
+    with pytest.raises(BenchError, match=r"body.0.weight has shape \(48, 13, 3, 3\), the model's is \(16, 13, 3, 3\)"):
+        load_model("ffdnet_small", {"width": 16}, tmp_path / "w0.pth")  # same keys, other widths
+    import fractions
+
+    torch.save({"ratio": fractions.Fraction(1, 3)}, tmp_path / "pickled.pth")  # a class off torch's allow-list
+    with pytest.raises(BenchError, match=r"weights_only=True \(Unsupported global: GLOBAL fractions.Fraction"):
+        read_weights(tmp_path / "pickled.pth")
 
 
 def test_the_cli_refuses_bad_weights_in_one_line(tmp_path):
