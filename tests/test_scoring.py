@@ -410,3 +410,62 @@ def test_rescore_of_a_grid_with_no_finished_cells_is_one_line(tmp_path, monkeypa
     _tiny_cli(monkeypatch)
     assert main(["score", "--rescore", "--grid", "smoke", "--results", str(tmp_path)]) == 2
     assert "no finished cell of grid smoke" in capsys.readouterr().err
+
+
+def test_bad_restored_and_weights_on_the_command_line_are_one_line_and_change_no_result(tmp_path, monkeypatch,
+                                                                                      capsys):
+    """Every bad --restored folder and --weights file through `bench score` itself: exit 2, one error line, no
+    traceback, and the results folder that already holds a scored result is left byte for byte as it was."""
+    import collections
+    import fractions
+    import hashlib
+    import shutil
+
+    from bench.cli import main
+    from models import build_backbone
+
+    _tiny_cli(monkeypatch)
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(TINY_GRID)
+    results, noisy, good = tmp_path / "runs", tmp_path / "noisy", tmp_path / "good"
+    torch.save(build_backbone("ffdnet_small").state_dict(), tmp_path / "w.pth")
+    common = ["--grid", str(grid), "--results", str(results)]
+    assert main(["score", "--model", "ffdnet_small", "--weights", str(tmp_path / "w.pth"), "--name", "m"] + common) == 0
+    assert main(["noisy", "--grid", str(grid), "--out", str(noisy)]) == 0
+    for f in noisy.glob("*/*.npy"):  # "restored" by quantising the noisy input: a valid folder
+        (good / f.parent.name).mkdir(parents=True, exist_ok=True)
+        u8 = (np.load(f).clip(0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+        Image.fromarray(u8).save(good / f.parent.name / f"{f.stem}.png")
+    assert main(["score", "--restored", str(good), "--noisy", str(noisy), "--name", "r"] + common) == 0
+    capsys.readouterr()
+
+    def snapshot():
+        return {p.relative_to(results): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(results.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    first = sorted((good / "25").glob("*.png"))[0]
+    cases = {"missing": lambda d: (d / "25" / first.name).unlink(),
+             "mis-sized": lambda d: Image.fromarray(np.zeros((8, 9, 3), np.uint8)).save(d / "25" / first.name),
+             "undecodable": lambda d: (d / "25" / first.name).write_bytes(b"\x89PNG garbage")}
+    # (extra files, other modes and 16-bit PNGs: the same path, their messages in test_bad_restored_folders_are_one_line)
+    for what, damage in cases.items():
+        bad = tmp_path / what
+        shutil.copytree(good, bad)
+        damage(bad)
+        assert main(["score", "--restored", str(bad), "--noisy", str(noisy), "--name", "r"] + common) == 2, what
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and first.name in errors[0], (what, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, (what, err)  # a log line, the error
+    torch.save({"net_g": {"x": torch.zeros(1)}}, tmp_path / "layout.pth")
+    torch.save({"c": collections.Counter(), "f": fractions.Fraction(1, 3)}, tmp_path / "pickled.pth")
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    for weights, params in ((tmp_path / "none.pth", "{}"), (tmp_path / "layout.pth", "{}"),
+                            (tmp_path / "pickled.pth", "{}"), (tmp_path / "garbage.pth", "{}"),
+                            (tmp_path / "w.pth", '{"width": 16}')):
+        argv = ["score", "--model", "ffdnet_small", "--weights", str(weights), "--model-params", params, "--name", "m"]
+        assert main(argv + common) == 2, weights
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and str(weights) in err and "Traceback" not in err, err
+    assert snapshot() == before
