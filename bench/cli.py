@@ -758,7 +758,9 @@ def _score_settings(args):
     from bench.suites import build_suite
 
     grid = _grid(args)
-    return grid, ScoreSettings.of_grid(grid, args.suite, args.seed), build_suite(args.suite, _suite_options(args))
+    precision = getattr(args, "restore_precision", None) or "fp32"  # bench score --model --precision
+    return (grid, ScoreSettings.of_grid(grid, args.suite, args.seed, precision),
+            build_suite(args.suite, _suite_options(args)))
 
 
 def cmd_score(args) -> int:
@@ -766,7 +768,7 @@ def cmd_score(args) -> int:
 
     from bench.base.atomic import sha256_file
     from bench.runner import Context
-    from bench.scoring import RestoredFolder, ScoreSettings, load_model, restore_fn, score
+    from bench.scoring import RestoredFolder, load_model, restore_fn, score
 
     if not args.rescore and (args.only or args.seeds or args.max_seeds is not None):
         raise BenchError("--only and --seeds choose the cells of --rescore: add --rescore, or drop them")
@@ -796,8 +798,6 @@ def cmd_score(args) -> int:
             raise BenchError(f"--model-params {args.model_params!r} is not JSON ({e.msg})") from None
         if not isinstance(params, dict):
             raise BenchError(f"--model-params {args.model_params!r}: expected a JSON object of keyword arguments")
-        settings = ScoreSettings(settings.test_sigmas, settings.seed, settings.protocol, settings.scored_degradation,
-                                 args.restore_precision or "fp32")
         model = settings.prepared(load_model(args.model, params, args.weights))
         source = {"kind": "model", "model": args.model, "params": params, "weights_sha256": sha256_file(args.weights)}
         name = args.name or args.model.rpartition(":")[2] or args.model

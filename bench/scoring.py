@@ -21,7 +21,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from bench.base.atomic import atomic_write_bytes, atomic_write_json, sha256_file
-from bench.base.errors import BenchError, first_line
+from bench.base.errors import BenchError, first_line, unpickler_reason
 from bench.base.noise import to_unit
 from bench.config import is_paper_noise
 
@@ -157,7 +157,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore")  # torch's note on the pickle protocol would be lines above the error
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure means the file cannot be used as given
-        raise BenchError(f"--weights {path} cannot be loaded with weights_only=True ({_unpickler_reason(e)}): not a "
+        raise BenchError(f"--weights {path} cannot be loaded with weights_only=True ({unpickler_reason(e)}): not a "
                          "tensors-only checkpoint (save the model's state_dict() with torch.save)") from None
     if isinstance(obj, dict) and obj.get("format") == CKPT_FORMAT and "model" in obj:
         try:
@@ -227,13 +227,13 @@ def load_model(spec: str, params: dict, weights: Path) -> torch.nn.Module:
     """``build_model`` with the weights of ``weights`` loaded strictly, in eval mode."""
     model = build_model(spec, params)
     state = read_weights(weights)
-    missing, unexpected = _key_mismatch(model, state)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
         parts = ([f"missing {len(missing)} ({missing[0]})"] if missing else []) + (
             [f"unexpected {len(unexpected)} ({unexpected[0]})"] if unexpected else [])
         raise BenchError(f"--weights {weights} do not fit --model {spec}: keys " + ", ".join(parts)
                          + "; check --model and --model-params")
-    own = model.state_dict()
     wrong = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
     if wrong:
         k = wrong[0]
@@ -245,17 +245,6 @@ def load_model(spec: str, params: dict, weights: Path) -> torch.nn.Module:
     except RuntimeError as e:
         raise BenchError(f"--weights {weights} do not fit --model {spec}: {first_line(e)}") from None
     return model.eval()
-
-
-def _unpickler_reason(e: BaseException) -> str:
-    """What torch's weights-only unpickler refused (its message is a paragraph; the reason is one line of it)."""
-    m = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:Check the documentation|$)", str(e), re.S)
-    return " ".join(m.group(1).split())[:200] if m else first_line(e)
-
-
-def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:
-    own = set(model.state_dict())
-    return sorted(own - set(state)), sorted(set(state) - own)
 
 
 def restore_fn(model: torch.nn.Module, what: str = "--model"):
@@ -323,9 +312,9 @@ class ScoreSettings:
         self.precision = precision  # the restorer's: "bf16" restores under bf16 autocast, channels_last, as a bf16 cell
 
     @classmethod
-    def of_grid(cls, grid, suite: str, seed: int = 0) -> ScoreSettings:
+    def of_grid(cls, grid, suite: str, seed: int = 0, precision: str = "fp32") -> ScoreSettings:
         cell = grid.row_cells(suite)[0]
-        return cls(cell.test_sigmas, seed, cell.protocol, cell.scored_degradation)
+        return cls(cell.test_sigmas, seed, cell.protocol, cell.scored_degradation, precision)
 
     def to_dict(self, suite: str) -> dict:
         name, params = self.scored_degradation

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bench.base.errors import BenchError, first_line
+from bench.base.errors import BenchError, first_line, unpickler_reason
 
 
 def _allow_list() -> list:
@@ -51,9 +51,8 @@ def load_checkpoint_file(path: Path, trust: bool = False) -> dict:
         if "unsupported global" not in str(e).lower():  # weights_only refused a global: the allow-list case
             raise BenchError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint ({first_line(e)}); "
                              "download or train it again") from None
-        detail = next((line.strip() for line in str(e).splitlines() if "unsupported global" in line.lower()),
-                      first_line(e))
-        raise BenchError(f"checkpoint {path} holds objects outside the allow-list of safe types ({detail}); "
+        raise BenchError(f"checkpoint {path} holds objects outside the allow-list of safe types "
+                         f"({unpickler_reason(e)}); "
                          "if you trust its source, pass --trust-checkpoint to unpickle it fully") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError, OSError) as e:
         raise BenchError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint ({first_line(e)}); "

@@ -113,8 +113,7 @@ def test_a_bf16_cell_is_rescored_and_scored_in_its_own_precision(tmp_path):
     model, settings, source, name = from_cell(Path(cell["_path"]).parent)
     assert settings.precision == "bf16" and settings.to_dict("synthcity")["precision"] == "bf16"
     rescored = read_result(score(ctx, restore_fn(model), settings, name, source, tmp_path / "runs"))
-    of_grid = ScoreSettings.of_grid(grid, "synthcity")
-    as_bf16 = ScoreSettings(of_grid.test_sigmas, 0, of_grid.protocol, of_grid.scored_degradation, "bf16")
+    of_grid, as_bf16 = ScoreSettings.of_grid(grid, "synthcity"), ScoreSettings.of_grid(grid, "synthcity", precision="bf16")
     weights = Path(cell["_path"]).with_name(CHECKPOINT_FILE)
     by_model = read_result(score(ctx, restore_fn(as_bf16.prepared(load_model("ffdnet_small", {}, weights))), as_bf16,
                                  "as model", {"kind": "model"}, tmp_path / "runs"))

@@ -12,6 +12,15 @@ def first_line(e: BaseException) -> str:
     return lines[0] if lines else type(e).__name__
 
 
+def unpickler_reason(e: BaseException) -> str:
+    """What torch's weights-only unpickler refused, e.g. "Unsupported global: GLOBAL fractions.Fraction was not an
+    allowed global ..." (its message is a paragraph; the reason is one sentence of it), else the first line."""
+    import re
+
+    m = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:Check the documentation|$)", str(e), re.S)
+    return " ".join(m.group(1).split())[:200] if m else first_line(e)
+
+
 class Interrupted(BenchError):
     """SIGINT or SIGTERM stopped training after the current iteration, with a checkpoint written."""
 
