@@ -18,7 +18,7 @@ def unpickler_reason(e: BaseException) -> str:
     import re
 
     m = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:Check the documentation|$)", str(e), re.S)
-    return " ".join(m.group(1).split())[:200] if m else first_line(e)
+    return " ".join(m.group(1).split()).split(". ")[0][:200] if m else first_line(e)  # its first sentence
 
 
 class Interrupted(BenchError):
